@@ -1,0 +1,48 @@
+"""PlexSync: the program Stash runs for every hook and task.
+
+Reads one JSON document from stdin, writes one ``{"output", "error"}`` JSON to
+stdout, logs to stderr in Stash's protocol. Hooks take a standard-library-only
+path; everything heavy (pydantic, plexapi, persist-queue) loads only for tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as a script, Python puts this file's folder first on sys.path, so our
+# packages win over same-named folders of other plugins that Stash adds via
+# PYTHONPATH (the plugins folder).
+
+
+def main() -> int:
+    """Entry point; returns the process exit code."""
+    os.umask(0o077)  # every file we create (queue, DLQ, state) is private
+
+    from plugin.protocol import respond
+    from shared.log import create_logger
+    from validation.hook_input import load_document
+    from validation.stash_input_errors import InputError
+
+    log_error = create_logger("plexsync")[4]
+    try:
+        raw = sys.stdin.buffer.read()
+        document = load_document(raw)
+    except InputError as exc:
+        log_error(f"PlexSync: {exc}")
+        return respond(error=str(exc))
+
+    args = document.get("args") if isinstance(document.get("args"), dict) else {}
+    mode = args.get("mode") or ("hook" if "hookContext" in args else "")
+    if mode == "hook":
+        from plugin.hook import handle_hook
+
+        return handle_hook(document)
+
+    from plugin.tasks import handle_task
+
+    return handle_task(document)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

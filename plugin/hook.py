@@ -1,0 +1,66 @@
+"""The hook: record the work and get out of the way.
+
+Stash's save does not return until this process exits, so it does the least that
+keeps the change safe: validate stdin, read the plugin settings (one loopback
+request), insert one row into the queue, and — once per burst — ask Stash to run
+the *Process queue* task. Standard library only; measured in ``bench/hook.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugin.protocol import respond
+from plugin.tasks_common import request_drain
+from shared.datadir import ensure_private_dir, resolve_data_dir
+from shared.log import create_logger, set_verbose
+from stash.client import StashClient, StashConnection, StashError
+from validation.hook_input import parse_hook_call
+from validation.stash_input_errors import InputError
+from worker.jobs import new_job
+from worker.queue import enqueue
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("hook")
+
+
+#: SceneUpdateInput fields whose change can alter what Plex shows. A save that
+#: touches none of them (play count, resume time, o-counter…) needs no sync.
+SYNCED_INPUT_FIELDS = frozenset({
+    "title", "code", "details", "director", "date", "rating100", "studio_id",
+    "performer_ids", "tag_ids", "group_ids", "movies", "cover_image", "primary_file_id",
+})
+
+
+def handle_hook(document: dict[str, Any]) -> int:
+    """Run one hook invocation from the parsed stdin ``document``; returns the exit code."""
+    try:
+        call = parse_hook_call(document)
+    except InputError as exc:
+        log_error(f"PlexSync hook ignored: {exc}")
+        return respond(error=str(exc))
+
+    if call.input_fields is not None and call.hook_type.endswith(".Update.Post"):
+        if not SYNCED_INPUT_FIELDS.intersection(call.input_fields):
+            log_debug(f"Scene {call.scene_id}: saved fields {list(call.input_fields)} are not synced; nothing to do")
+            return respond(output="nothing to sync")
+
+    stash = StashClient(StashConnection.from_server_connection(call.server_connection), timeout=10.0)
+    settings: dict[str, Any] = {}
+    try:
+        settings = stash.plugin_settings()
+    except StashError as exc:
+        # The job matters more than the setting: queue it in the default folder
+        # (the drain adopts it) rather than lose the user's change.
+        log_warn(f"Could not read PlexSync settings from Stash ({exc}); queueing in the default data folder")
+    set_verbose(bool(settings.get("debug_logging")))
+
+    try:
+        data_dir = ensure_private_dir(resolve_data_dir(call.stash_dir, settings.get("data_dir")))
+        enqueue(data_dir, new_job(call.scene_id, call.hook_type, {"input_fields": list(call.input_fields or [])}))
+    except (OSError, ValueError) as exc:
+        log_error(f"Scene {call.scene_id}: could not queue the sync: {exc}")
+        return respond(error=f"could not queue scene {call.scene_id}: {exc}")
+    log_debug(f"Scene {call.scene_id}: queued ({call.hook_type})")
+
+    request_drain(stash, data_dir)
+    return respond(output="queued")

@@ -1,0 +1,145 @@
+"""The *Status* and *Reset circuit breaker* tasks."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from shared.jsonfile import CorruptStateError, read_json
+from shared.log import create_logger
+from validation.config import ConfigError
+from worker.circuit_breaker import CircuitBreaker, CircuitState
+from worker.dlq import DeadLetterQueue
+from worker.processor import BREAKER_FILE
+from worker.queue import pending_jobs
+from worker.stats import STATS_FILE
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("status")
+
+
+def _ago(epoch: float | None) -> str:
+    if not epoch:
+        return "never"
+    seconds = time.time() - float(epoch)
+    if seconds < 0:
+        return f"in {-seconds:.0f}s"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def queue_summary(data_dir: str) -> dict[str, Any]:
+    """Jobs ready now and waiting to retry, with when the next one is due."""
+    now = time.time()
+    ready = waiting = 0
+    next_due: float | None = None
+    for job in pending_jobs(data_dir):
+        due = float(job.get("next_retry_at") or 0)
+        if due > now:
+            waiting += 1
+            next_due = due if next_due is None else min(next_due, due)
+        else:
+            ready += 1
+    return {"ready": ready, "waiting": waiting, "next_due_at": next_due}
+
+
+def breaker_summary(data_dir: str) -> dict[str, Any]:
+    """The breaker's state and, when open, when it half-opens."""
+    breaker = CircuitBreaker(state_file=os.path.join(data_dir, BREAKER_FILE))
+    state = breaker.state
+    return {"state": state.value, "failures": breaker.failure_count, "half_opens_at": breaker.half_opens_at()}
+
+
+def plex_summary(config: Any) -> dict[str, Any]:
+    """Plex reachable? Server name, version, latency, the sections we use and their sizes."""
+    from plex.client import PlexConnection
+    from plex.exceptions import PlexSyncError
+
+    started = time.perf_counter()
+    try:
+        plex = PlexConnection(config)
+        server = plex.server()
+        latency_ms = (time.perf_counter() - started) * 1000
+        sections = [{"title": s.title, "id": s.key, "items": s.totalSize} for s in plex.sections()]
+    except PlexSyncError as exc:
+        return {"reachable": False, "error": str(exc), "error_type": type(exc).__name__}
+    return {"reachable": True, "name": server.friendlyName, "version": server.version,
+            "latency_ms": round(latency_ms, 1), "sections": sections}
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    """Log everything a user needs to see whether PlexSync is healthy."""
+    report: dict[str, Any] = {"data_dir": ctx.data_dir}
+    log_info(f"PlexSync data folder: {ctx.data_dir}")
+    try:
+        config = ctx.config
+    except ConfigError as exc:
+        report["config_error"] = str(exc)
+        log_error(str(exc))
+        config = None
+    if config is not None:
+        plex = plex_summary(config)
+        report["plex"] = plex
+        if plex["reachable"]:
+            log_info(f"Plex: '{plex['name']}' version {plex['version']}, answered in {plex['latency_ms']} ms")
+            for section in plex["sections"]:
+                log_info(f"  library '{section['title']}': {section['items']} items")
+        else:
+            log_error(f"Plex: not usable — {plex['error']}")
+
+    queue = queue_summary(ctx.data_dir)
+    report["queue"] = queue
+    due = f", next retry {_ago(queue['next_due_at'])}" if queue["next_due_at"] else ""
+    log_info(f"Queue: {queue['ready']} ready, {queue['waiting']} waiting to retry{due}")
+
+    dlq = DeadLetterQueue(ctx.data_dir)
+    try:
+        report["dlq"] = dlq.count_by_type()
+    finally:
+        dlq.close()
+    total = sum(report["dlq"].values())
+    detail = ", ".join(f"{k}: {v}" for k, v in report["dlq"].items())
+    log_info(f"Dead-letter queue: {total}" + (f" ({detail})" if detail else ""))
+
+    breaker = breaker_summary(ctx.data_dir)
+    report["breaker"] = breaker
+    if breaker["state"] == CircuitState.OPEN.value:
+        log_warn(f"Circuit breaker: OPEN (Plex failing); next probe {_ago(breaker['half_opens_at'])}")
+    else:
+        log_info(f"Circuit breaker: {breaker['state']}")
+
+    try:
+        stats = read_json(os.path.join(ctx.data_dir, STATS_FILE)) or {}
+    except CorruptStateError:
+        stats = {}
+    report["stats"] = stats
+    log_info(f"Last sync: {_ago(stats.get('last_success_at'))}; totals: {stats.get('succeeded', 0)} synced, "
+             f"{stats.get('dead_lettered', 0)} dead-lettered")
+    last_error = stats.get("last_error")
+    if last_error:
+        log_info(f"Last error: {_ago(last_error.get('at'))}, scene {last_error.get('scene_id')}: "
+                 f"{last_error.get('type')}: {last_error.get('message')}")
+    last_drain = stats.get("last_drain") or {}
+    if last_drain:
+        log_info(f"Last drain: {_ago(last_drain.get('at'))}: {last_drain.get('summary')}")
+    try:
+        from reconciliation.state import describe_last_reconcile
+    except ImportError:
+        pass
+    else:
+        report["reconcile"] = describe_last_reconcile(ctx.data_dir, log_info)
+    return report
+
+
+def reset_breaker(ctx: Any) -> dict[str, Any]:
+    """Close the circuit now (after fixing Plex), so the next drain tries at once."""
+    breaker = CircuitBreaker(state_file=os.path.join(ctx.data_dir, BREAKER_FILE))
+    before = breaker.state.value
+    breaker.reset()
+    log_info(f"Circuit breaker reset (was {before}); the queue will be tried on the next drain")
+    from plugin.tasks_common import request_drain
+
+    request_drain(ctx.stash, ctx.data_dir)
+    return {"before": before, "after": CircuitState.CLOSED.value}

@@ -1,0 +1,28 @@
+"""Asking Stash for a drain; shared by the hook and the tasks that add work.
+
+Standard library only: the hook uses it.
+"""
+
+from __future__ import annotations
+
+from shared.log import create_logger
+from stash.client import StashClient, StashError
+from worker.trigger import drain_request_needed, mark_drain_requested
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
+
+PROCESS_TASK = "Process queue"
+
+
+def request_drain(stash: StashClient, data_dir: str) -> bool:
+    """Ask Stash to run *Process queue* unless a drain runs or is pending; ``True`` if asked."""
+    if not drain_request_needed(data_dir):
+        return False
+    try:
+        mark_drain_requested(data_dir)
+        stash.run_plugin_task(PROCESS_TASK)
+    except (StashError, OSError) as exc:
+        log_warn(f"The work is queued, but asking Stash to process the queue failed ({exc}); "
+                 f"run the '{PROCESS_TASK}' task to sync now")
+        return False
+    return True

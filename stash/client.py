@@ -1,0 +1,164 @@
+"""Stash's GraphQL API, as the plugin reaches it from ``server_connection``.
+
+Standard library only (see ``stash.transport``): the hook uses this too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Mapping
+
+from stash import queries
+from stash.transport import TransportError, request
+
+PLUGIN_ID = "plexsync"
+
+
+class StashError(Exception):
+    """Stash answered with an error."""
+
+
+class StashUnreachable(StashError):
+    """Stash did not answer at all."""
+
+
+class StashAuthError(StashError):
+    """Stash refused our session cookie / API key (HTTP 401)."""
+
+
+@dataclass(frozen=True)
+class StashConnection:
+    """Where Stash is and how to prove who we are."""
+
+    scheme: str = "http"
+    host: str = "127.0.0.1"
+    port: int = 9999
+    cookie_name: str = "session"
+    cookie_value: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def from_server_connection(cls, conn: Mapping[str, Any]) -> "StashConnection":
+        """From the ``server_connection`` Stash writes to stdin (``0.0.0.0`` → loopback)."""
+        host = str(conn.get("Host") or "127.0.0.1")
+        if host in ("0.0.0.0", "", "::", "[::]"):
+            host = "127.0.0.1"
+        cookie = conn.get("SessionCookie") or {}
+        return cls(
+            scheme=str(conn.get("Scheme") or "http").lower(),
+            host=host,
+            port=int(conn.get("Port") or 9999),
+            cookie_name=str(cookie.get("Name") or "session"),
+            cookie_value=cookie.get("Value") or None,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host:port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def headers(self) -> dict[str, str]:
+        """Authentication headers: the session cookie and, once known, the API key."""
+        headers = {}
+        if self.cookie_value:
+            headers["Cookie"] = f"{self.cookie_name}={self.cookie_value}"
+        if self.api_key:
+            headers["ApiKey"] = self.api_key
+        return headers
+
+
+class StashClient:
+    """GraphQL calls PlexSync makes, each one request."""
+
+    def __init__(self, connection: StashConnection, timeout: float = 30.0) -> None:
+        self.connection = connection
+        self.timeout = timeout
+
+    def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run ``query``; return its ``data``. Raises a :class:`StashError` subclass."""
+        body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **self.connection.headers()}
+        conn = self.connection
+        try:
+            resp = request("POST", conn.scheme, conn.host, conn.port, "/graphql",
+                           headers=headers, body=body, timeout=self.timeout)
+        except TransportError as exc:
+            raise StashUnreachable(f"Stash is not reachable at {conn.base_url}: {exc}") from None
+        if resp.status in (401, 403):
+            raise StashAuthError(f"Stash refused the plugin's credentials (HTTP {resp.status}); "
+                                 "the session may have expired")
+        try:
+            payload = json.loads(resp.body)
+        except ValueError:
+            raise StashError(f"Stash answered HTTP {resp.status} with something that is not JSON") from None
+        if payload.get("errors"):
+            messages = "; ".join(str(e.get("message", e)) for e in payload["errors"])
+            raise StashError(f"Stash rejected the request: {messages}")
+        if resp.status >= 400 or not isinstance(payload.get("data"), dict):
+            raise StashError(f"Stash answered HTTP {resp.status} without data")
+        return payload["data"]
+
+    def fetch(self, url: str) -> tuple[bytes, str]:
+        """GET a Stash URL (a screenshot) with our credentials; returns (body, content type)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        # Stash builds URLs from the request's host; reach it the way we reach the API.
+        conn = self.connection
+        try:
+            resp = request("GET", conn.scheme, conn.host, conn.port, path or "/",
+                           headers=conn.headers(), timeout=self.timeout)
+        except TransportError as exc:
+            raise StashUnreachable(f"Stash is not reachable at {conn.base_url}: {exc}") from None
+        if resp.status in (401, 403):
+            raise StashAuthError(f"Stash refused the plugin's credentials (HTTP {resp.status})")
+        if resp.status != 200:
+            raise StashError(f"Stash answered HTTP {resp.status} for {parts.path}")
+        return resp.body, resp.headers.get("content-type", "")
+
+    # -- the calls -----------------------------------------------------------------
+
+    def plugin_settings(self, plugin_id: str = PLUGIN_ID) -> dict[str, Any]:
+        """The plugin's settings map (unset settings are absent)."""
+        data = self.execute(queries.PLUGIN_SETTINGS, {"ids": [plugin_id]})
+        plugins = (data.get("configuration") or {}).get("plugins") or {}
+        return dict(plugins.get(plugin_id) or {})
+
+    def with_api_key(self) -> "StashClient":
+        """A client that also sends Stash's API key, so long tasks outlive the session cookie."""
+        data = self.execute(queries.API_KEY)
+        key = ((data.get("configuration") or {}).get("general") or {}).get("apiKey") or None
+        return StashClient(replace(self.connection, api_key=key), self.timeout) if key else self
+
+    def find_scene(self, scene_id: int | str) -> dict[str, Any] | None:
+        """One scene with the fields a sync needs, or ``None`` if it does not exist."""
+        return self.execute(queries.FIND_SCENE, {"id": str(scene_id)}).get("findScene")
+
+    def find_scenes(self, page: int = 1, per_page: int = 1000, *, updated_after: str | None = None,
+                    sort: str = "updated_at", direction: str = "ASC") -> tuple[int, list[dict[str, Any]]]:
+        """One page of scenes; returns (total count, scenes)."""
+        variables: dict[str, Any] = {"filter": {"page": page, "per_page": per_page, "sort": sort, "direction": direction}}
+        if updated_after:
+            variables["scene_filter"] = {"updated_at": {"value": updated_after, "modifier": "GREATER_THAN"}}
+        result = self.execute(queries.FIND_SCENES, variables)["findScenes"]
+        return int(result["count"]), list(result["scenes"])
+
+    def iter_scenes(self, per_page: int = 1000, *, updated_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every scene (updated after a time, if given), page by page, sorted by id."""
+        page = 1
+        while True:
+            count, scenes = self.find_scenes(page, per_page, updated_after=updated_after, sort="id")
+            yield from scenes
+            if not scenes or page * per_page >= count:
+                return
+            page += 1
+
+    def run_plugin_task(self, task_name: str, args: Mapping[str, Any] | None = None,
+                        plugin_id: str = PLUGIN_ID) -> str:
+        """Ask Stash to queue one of our tasks as a job; returns Stash's job id."""
+        data = self.execute(queries.RUN_PLUGIN_TASK,
+                            {"plugin_id": plugin_id, "task_name": task_name, "args_map": dict(args or {})})
+        return str(data.get("runPluginTask"))

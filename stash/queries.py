@@ -1,0 +1,31 @@
+"""Every GraphQL document PlexSync sends to Stash, in one place (tests validate each
+against Stash's real schema)."""
+
+# The fields a sync needs, and no more.
+SCENE_FIELDS = """
+id title code details director date rating100 organized urls updated_at
+studio { id name }
+performers { id name }
+tags { id name }
+files { id path basename }
+paths { screenshot }
+groups { group { id name } scene_index }
+"""
+
+FIND_SCENE = "query FindScene($id: ID!) { findScene(id: $id) { " + SCENE_FIELDS + " } }"
+
+FIND_SCENES = (
+    "query FindScenes($filter: FindFilterType, $scene_filter: SceneFilterType) {"
+    " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes { " + SCENE_FIELDS + " } } }"
+)
+
+PLUGIN_SETTINGS = "query PluginSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }"
+
+API_KEY = "query ApiKey { configuration { general { apiKey } } }"
+
+VERSION = "query Version { version { version } }"
+
+RUN_PLUGIN_TASK = (
+    "mutation RunPluginTask($plugin_id: ID!, $task_name: String, $args_map: Map) {"
+    " runPluginTask(plugin_id: $plugin_id, task_name: $task_name, args_map: $args_map) }"
+)

@@ -1,0 +1,88 @@
+"""Stdin of a hook run, validated with the standard library only.
+
+A hook blocks the user's save in Stash, and importing pydantic costs more than the
+hook's whole budget, so this mirrors the rules of ``validation.stash_input`` for
+the fields a hook uses. ``tests/test_stash_input.py`` checks both accept and reject
+the same documents.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from validation.stash_input_errors import InputError
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """A validated hook invocation."""
+
+    scene_id: int
+    hook_type: str
+    input_fields: tuple[str, ...] | None
+    server_connection: dict[str, Any]
+    stash_dir: str | None
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def load_document(raw: str | bytes) -> dict[str, Any]:
+    """Parse stdin into a JSON object with a ``server_connection``; raises :class:`InputError`."""
+    if not raw or not raw.strip():
+        raise InputError("no input on stdin: PlexSync must be started by Stash")
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"stdin is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(document, dict):
+        raise InputError("stdin must be a JSON object")
+    if "server_connection" not in document:
+        raise InputError("stdin has no server_connection: PlexSync must be started by Stash")
+    return document
+
+
+def parse_hook_call(document: dict[str, Any]) -> HookCall:
+    """Validate a hook invocation; raises :class:`InputError` with a readable reason."""
+    conn = document.get("server_connection")
+    if not isinstance(conn, dict):
+        raise InputError("invalid server_connection: Input should be a valid dictionary or instance of ServerConnection")
+    port = _whole_number(conn.get("Port"))
+    if port is None or not 1 <= port <= 65535:
+        raise InputError("invalid server_connection.Port: expected a port number")
+    args = document.get("args") or {}
+    if not isinstance(args, dict):
+        raise InputError("invalid args: expected an object")
+    ctx = args.get("hookContext")
+    if not isinstance(ctx, dict):
+        raise InputError("invalid args.hookContext: a hook run needs a hookContext")
+    if "id" not in ctx or ctx["id"] is None:
+        raise InputError("invalid args.hookContext.id: the hook carries no scene id")
+    scene_id = _whole_number(ctx["id"])
+    if scene_id is None or scene_id <= 0:
+        raise InputError("invalid args.hookContext.id: the scene id must be a whole number")
+    hook_type = ctx.get("type")
+    if not isinstance(hook_type, str):
+        raise InputError("invalid args.hookContext.type: expected the hook type, e.g. Scene.Update.Post")
+    fields = ctx.get("inputFields")
+    if fields is not None and not (isinstance(fields, list) and all(isinstance(f, str) for f in fields)):
+        raise InputError("invalid args.hookContext.inputFields: expected a list of field names")
+    stash_dir = conn.get("Dir")
+    return HookCall(
+        scene_id=scene_id,
+        hook_type=hook_type,
+        input_fields=tuple(fields) if fields is not None else None,
+        server_connection=conn,
+        stash_dir=stash_dir if isinstance(stash_dir, str) and stash_dir else None,
+    )

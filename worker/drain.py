@@ -1,0 +1,80 @@
+"""One drain of the queue, as the *Process queue* task runs it.
+
+Takes the single-drainer lock, resumes jobs a killed drain left in flight (safe
+only under the lock), drains with :class:`SyncWorker`, and after releasing the
+lock looks once more: a hook that queued a job while we were finishing saw the
+lock held and did not ask for a drain, so we must pick that job up ourselves.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+from shared.log import create_logger
+from worker.dlq import DeadLetterQueue
+from worker.lock import DrainLock
+from worker.processor import DrainReport, ProgressFn, SyncFn, SyncWorker
+from worker.queue import JobQueue, pending_jobs
+from worker.trigger import clear_drain_request
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("drain")
+
+# A drain that keeps finding new work (another hook between passes) stops after
+# this many passes; the next hook or task carries on.
+MAX_PASSES = 10
+#: When only jobs waiting to retry remain and the next is due this soon (Plex is
+#: scanning a new file, a 429 asked us to wait), the drain waits for it rather
+#: than leaving it for the next save, which may be hours away.
+MAX_WAIT_FOR_RETRY_SECONDS = 60.0
+
+
+def due_jobs_waiting(data_dir: str) -> bool:
+    """Whether the queue holds a job that could run right now."""
+    now = time.time()
+    return any(float(job.get("next_retry_at") or 0) <= now for job in pending_jobs(data_dir))
+
+
+def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[ProgressFn] = None,
+              linger: float = 0.0, max_wait: float = 0.0,
+              before_pass: Optional[Callable[[SyncWorker], None]] = None) -> Optional[DrainReport]:
+    """Drain the queue in ``data_dir``; ``None`` if another drain holds the lock.
+
+    ``linger``: see :meth:`SyncWorker.drain`. ``max_wait``: wait up to this long for
+    jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`).
+    """
+    total: Optional[DrainReport] = None
+    for _ in range(MAX_PASSES):
+        lock = DrainLock(data_dir)
+        if not lock.acquire():
+            if total is None:
+                log_info("Another PlexSync drain is already running; it will process the queue. Exiting.")
+            return total
+        clear_drain_request(data_dir)
+        try:
+            queue = JobQueue(data_dir, resume_unacked=True)
+            dlq = DeadLetterQueue(data_dir)
+            try:
+                worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
+                if before_pass:
+                    before_pass(worker)
+                report = worker.drain(sync, progress=progress, linger=linger)
+                queue.compact()
+            finally:
+                queue.close()
+                dlq.close()
+        finally:
+            lock.release()
+        total = report if total is None else total.merge(report)
+        if report.stopped_because not in ("queue empty", "only jobs waiting to retry remain"):
+            return total
+        if report.next_due_at is not None and max_wait > 0:
+            wait = report.next_due_at - time.time()
+            if wait > max_wait:
+                return total
+            log_info(f"Waiting {max(wait, 0):.0f}s for {report.waiting} job(s) due to retry")
+            time.sleep(max(wait, 0) + 0.05)
+        elif not due_jobs_waiting(data_dir):
+            return total
+        log_debug("New jobs arrived while the drain was finishing; draining again")
+    return total

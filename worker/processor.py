@@ -1,0 +1,256 @@
+"""``SyncWorker``: drains the queue through the circuit breaker, backoff and DLQ.
+
+The loop reads as verbs: ask the breaker, take a job, skip it if a later sync of
+the same scene already covered it, hold it if its retry time has not come, sync it,
+then ack — or requeue / dead-letter it *before* acking, so a kill at any instant
+duplicates work at worst and never loses it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Optional
+
+from plex.exceptions import ConfigurationError, PlexSyncError, TransientError
+from shared.log import create_logger, redact
+from worker import defaults
+from worker.circuit_breaker import CircuitBreaker
+from worker.retry_policy import Action, decide, retry_job
+from worker.stats import WorkerStats
+
+__all__ = ["SyncWorker", "DrainReport", "TransientError"]
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("worker")
+
+BREAKER_FILE = "circuit_breaker.json"
+_LINGER_POLL_SECONDS = 0.1
+SyncFn = Callable[[dict[str, Any]], Any]
+ProgressFn = Callable[[int, int], None]
+
+
+class Outcome(Enum):
+    """How one job ended."""
+
+    SYNCED = "synced"
+    RETRY = "retry"
+    WAITING_FOR_PLEX = "waiting_for_plex"
+    DEAD_LETTERED = "dead_lettered"
+    STOPPED = "stopped"
+
+
+@dataclass
+class DrainReport:
+    """What a drain did and why it ended."""
+
+    synced: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    superseded: int = 0
+    waiting: int = 0
+    next_due_at: Optional[float] = None
+    stopped_because: str = "queue empty"
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, other: "DrainReport") -> "DrainReport":
+        """This report followed by ``other`` (a second pass of the same drain)."""
+        errors = dict(self.errors)
+        for key, value in other.errors.items():
+            errors[key] = errors.get(key, 0) + value
+        return DrainReport(
+            synced=self.synced + other.synced, retried=self.retried + other.retried,
+            dead_lettered=self.dead_lettered + other.dead_lettered, superseded=self.superseded + other.superseded,
+            waiting=other.waiting, next_due_at=other.next_due_at, stopped_because=other.stopped_because,
+            errors=errors,
+        )
+
+    def summary(self) -> str:
+        """One human line."""
+        parts = [f"{self.synced} synced"]
+        for name in ("retried", "dead_lettered", "superseded"):
+            if getattr(self, name):
+                parts.append(f"{getattr(self, name)} {name.replace('_', '-')}")
+        if self.waiting:
+            due = max(0.0, (self.next_due_at or time.time()) - time.time())
+            parts.append(f"{self.waiting} waiting to retry (next in {due:.0f}s)")
+        return f"{', '.join(parts)}; stopped: {self.stopped_because}"
+
+
+class SyncWorker:
+    """Runs jobs through an injected ``sync(job)`` with retries, breaker and DLQ."""
+
+    def __init__(self, queue: Any, dlq: Any, config: Any, data_dir: Optional[str] = None) -> None:
+        self.queue = queue
+        self.dlq = dlq
+        self.config = config
+        self.data_dir = data_dir
+        self.circuit_breaker = CircuitBreaker(
+            failure_threshold=defaults.BREAKER_FAILURE_THRESHOLD,
+            recovery_timeout=defaults.BREAKER_RECOVERY_TIMEOUT,
+            success_threshold=defaults.BREAKER_SUCCESS_THRESHOLD,
+            state_file=os.path.join(data_dir, BREAKER_FILE) if data_dir else None,
+        )
+        self.stats = WorkerStats(data_dir)
+        #: Failures by error type during the current drain.
+        self.errors_seen: Counter[str] = Counter()
+
+    # -- the drain -------------------------------------------------------------------
+
+    def drain(self, sync: SyncFn, *, progress: Optional[ProgressFn] = None,
+              should_continue: Callable[[], bool] = lambda: True, linger: float = 0.0) -> DrainReport:
+        """Process ready jobs until the queue is empty, only waiting jobs remain,
+        the breaker opens or a setting must be fixed.
+
+        ``linger``: seconds to keep polling an empty queue for jobs that hooks are
+        still adding (a bulk edit), so one drain serves the whole burst.
+        """
+        report = DrainReport()
+        held: list[dict[str, Any]] = []      # jobs whose retry time has not come
+        synced_at: dict[Any, float] = {}     # scene -> when its last sync in this drain began
+        total = self._ready_estimate()
+        done = 0
+        last_activity = time.monotonic()
+        self.stats.bump("drains")
+        self.errors_seen.clear()
+        try:
+            while should_continue():
+                if not self.circuit_breaker.can_execute():
+                    report.stopped_because = "Plex unreachable (circuit breaker open)"
+                    break
+                job = self.queue.get()
+                if job is None:
+                    if linger and time.monotonic() - last_activity < linger:
+                        time.sleep(_LINGER_POLL_SECONDS)
+                        continue
+                    break
+                last_activity = time.monotonic()
+                if not self._is_ready_for_retry(job):
+                    held.append(job)
+                    continue
+                key = job.get("job_key") or job.get("scene_id")
+                if key in synced_at and float(job.get("enqueued_at") or 0) <= synced_at[key]:
+                    # A sync that started after this job was queued read the scene
+                    # fresh from Stash, so it already carried this change.
+                    self.queue.ack(job)
+                    report.superseded += 1
+                    self.stats.bump("superseded")
+                    continue
+                started = time.time()
+                outcome = self.process_job(job, sync)
+                self._tally(report, outcome)
+                if outcome is Outcome.SYNCED:
+                    synced_at[key] = started
+                done += 1
+                if progress:
+                    total = max(total, done)
+                    progress(done, total)
+                if outcome is Outcome.STOPPED:
+                    report.stopped_because = "a setting needs fixing"
+                    break
+            else:
+                report.stopped_because = "cancelled"
+        finally:
+            for job in held:
+                self.queue.nack(job)
+            self.stats.data["last_drain"] = {"at": time.time(), "summary": None}
+            self.stats.save()
+        report.errors = dict(self.errors_seen)
+        report.waiting = len(held)
+        if held:
+            report.next_due_at = min(float(j.get("next_retry_at") or 0) for j in held)
+            if report.stopped_because == "queue empty":
+                report.stopped_because = "only jobs waiting to retry remain"
+        self.stats.data["last_drain"]["summary"] = report.summary()
+        self.stats.save()
+        return report
+
+    def process_job(self, job: dict[str, Any], sync: SyncFn) -> Outcome:
+        """Run one job and settle it: ack, requeue, dead-letter or keep."""
+        try:
+            sync(job)
+        except Exception as error:  # every failure is classified below, none escapes
+            return self._handle_failure(job, error)
+        self.circuit_breaker.record_success()
+        self.queue.ack(job)
+        self.stats.success(job.get("scene_id"))
+        return Outcome.SYNCED
+
+    # -- failure handling ------------------------------------------------------------
+
+    def _handle_failure(self, job: dict[str, Any], error: Exception) -> Outcome:
+        scene = job.get("scene_id")
+        message = redact(str(error)) or type(error).__name__
+        self.stats.error(scene, type(error).__name__, message)
+        self.errors_seen[type(error).__name__] += 1
+        if getattr(error, "trips_breaker", False):
+            self.circuit_breaker.record_failure()
+        decision = decide(job, error, self._get_max_retries_for_error(error))
+        if decision.action is Action.STOP:
+            self.queue.nack(job)
+            setting = getattr(error, "setting", None)
+            hint = f" Fix the '{setting}' setting;" if setting else ""
+            log_error(f"Sync stopped: {message}.{hint} every queued job is kept and runs once it is fixed.")
+            return Outcome.STOPPED
+        if decision.action is Action.DEAD_LETTER:
+            self.dlq.add(decision.job, error)
+            self.queue.ack(job)
+            self.stats.bump("dead_lettered")
+            log_warn(f"Scene {scene}: {type(error).__name__}: {message} — moved to the dead-letter queue"
+                     f" after {decision.job.get('retry_count', 1) - 1} retries")
+            return Outcome.DEAD_LETTERED
+        self._requeue_with_metadata(decision.job)
+        self.queue.ack(job)
+        if decision.action is Action.WAIT_FOR_PLEX:
+            self.stats.bump("outages")
+            log_warn(f"Scene {scene}: Plex unreachable ({message}); kept, next try in {decision.delay:.0f}s")
+            return Outcome.WAITING_FOR_PLEX
+        self.stats.bump("retried")
+        log_info(f"Scene {scene}: attempt {decision.job['retry_count']} failed ({type(error).__name__}: {message});"
+                 f" retrying in {decision.delay:.0f}s")
+        return Outcome.RETRY
+
+    def _prepare_for_retry(self, job: dict[str, Any], error: BaseException) -> dict[str, Any]:
+        """``job`` with ``retry_count`` + 1, ``next_retry_at`` = now + backoff, ``last_error_type``."""
+        new, _delay = retry_job(job, error)
+        return new
+
+    def _requeue_with_metadata(self, job: dict[str, Any]) -> None:
+        """Put ``job`` (retry metadata included) back into the queue."""
+        self.queue.put(dict(job))
+
+    def _is_ready_for_retry(self, job: dict[str, Any]) -> bool:
+        """``True`` when the job has no ``next_retry_at`` or it has passed."""
+        next_retry_at = job.get("next_retry_at")
+        return next_retry_at is None or float(next_retry_at) <= time.time()
+
+    def _get_max_retries_for_error(self, error: BaseException) -> int:
+        """The retry budget for ``error``: the class's budget, unless a setting overrides it."""
+        setting = getattr(error, "budget_setting", None)
+        if setting and self.config is not None:
+            value = getattr(self.config, setting, None)
+            if isinstance(value, int):
+                return value
+        if isinstance(error, PlexSyncError):
+            return error.max_retries
+        return 0
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _ready_estimate(self) -> int:
+        try:
+            return int(self.queue.ready_count())
+        except Exception:  # a stand-in queue without counts: progress just grows
+            return 0
+
+    @staticmethod
+    def _tally(report: DrainReport, outcome: Outcome) -> None:
+        if outcome is Outcome.SYNCED:
+            report.synced += 1
+            return
+        elif outcome in (Outcome.RETRY, Outcome.WAITING_FOR_PLEX):
+            report.retried += 1
+        elif outcome is Outcome.DEAD_LETTERED:
+            report.dead_lettered += 1

@@ -1,0 +1,133 @@
+"""The job queue: persist-queue's ``SQLiteAckQueue`` in ``<data dir>/queue``.
+
+Two doors into the same SQLite table:
+
+* :func:`enqueue` is what hooks call. Importing persist-queue costs ~60 ms (it pulls
+  in asyncio and logging), more than a hook's whole budget, so the hook inserts the
+  row itself with ``sqlite3`` exactly as ``SQLiteAckQueue.put`` does (same table,
+  columns, status and pickle protocol). persist-queue is pinned in requirements.txt
+  and ``tests/test_queue.py`` proves the real class reads these rows.
+* :class:`JobQueue` wraps ``SQLiteAckQueue`` for the drain: get, ack, nack, put.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+import time
+from typing import Any, Iterator
+
+QUEUE_FOLDER = "queue"
+DB_FILE = "data.db"
+# SQLiteAckQueue's table for the default queue name, and its row layout.
+_TABLE = "ack_queue_default"
+_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {_TABLE} ("
+    "_id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB, timestamp FLOAT, status INTEGER)"
+)
+_STATUS_INITED = 0
+_STATUS_UNACK = 2
+_PICKLE_PROTOCOL = 4  # persistqueue.serializers.pickle.protocol
+_LOCK_TIMEOUT = 30.0
+_PRAGMA_ATTEMPTS = 50
+
+
+def queue_path(data_dir: str) -> str:
+    """The folder holding the queue's SQLite file."""
+    return os.path.join(data_dir, QUEUE_FOLDER)
+
+
+def _connect(data_dir: str) -> sqlite3.Connection:
+    folder = queue_path(data_dir)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    conn = sqlite3.connect(os.path.join(folder, DB_FILE), timeout=_LOCK_TIMEOUT, isolation_level=None)
+    # Switching to WAL takes an exclusive lock and does not wait on the busy
+    # handler; many hooks starting at once on a new file must retry it.
+    for attempt in range(_PRAGMA_ATTEMPTS):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(_CREATE)
+            break
+        except sqlite3.OperationalError:
+            if attempt == _PRAGMA_ATTEMPTS - 1:
+                conn.close()
+                raise
+            time.sleep(0.005 * (attempt + 1))
+    return conn
+
+
+def enqueue(data_dir: str, job: dict[str, Any]) -> int:
+    """Append ``job`` to the queue in ``data_dir``; safe from many processes at once.
+
+    Returns the row id. Raises ``sqlite3.Error`` or ``OSError`` if it could not be stored.
+    """
+    conn = _connect(data_dir)
+    try:
+        cur = conn.execute(
+            f"INSERT INTO {_TABLE} (data, timestamp, status) VALUES (?, ?, {_STATUS_INITED})",
+            (pickle.dumps(job, protocol=_PICKLE_PROTOCOL), time.time()),
+        )
+        return int(cur.lastrowid or 0)
+    finally:
+        conn.close()
+
+
+def pending_jobs(data_dir: str) -> Iterator[dict[str, Any]]:
+    """Every job not yet acked (ready or in flight), oldest first; read-only."""
+    if not os.path.exists(os.path.join(queue_path(data_dir), DB_FILE)):
+        return
+    conn = _connect(data_dir)
+    try:
+        for (blob,) in conn.execute(f"SELECT data FROM {_TABLE} WHERE status <= {_STATUS_UNACK} ORDER BY _id"):
+            yield pickle.loads(blob)
+    finally:
+        conn.close()
+
+
+class JobQueue:
+    """The drain's view of the queue. Open it only while holding the drain lock.
+
+    ``resume_unacked=True`` returns jobs a killed drain left in flight to the queue,
+    which is safe only when no other drain is running (the lock guarantees it).
+    """
+
+    def __init__(self, data_dir: str, *, resume_unacked: bool = False) -> None:
+        from persistqueue import SQLiteAckQueue  # heavy: keep it off the hook's path
+
+        _connect(data_dir).close()  # WAL + table, with the retry above
+        self.data_dir = data_dir
+        self._queue = SQLiteAckQueue(queue_path(data_dir), auto_resume=resume_unacked, timeout=_LOCK_TIMEOUT)
+
+    def put(self, job: dict[str, Any]) -> None:
+        """Append ``job``."""
+        self._queue.put(job)
+
+    def get(self) -> dict[str, Any] | None:
+        """Take the oldest ready job (now in flight), or ``None`` when none is ready."""
+        from persistqueue.exceptions import Empty
+
+        try:
+            return self._queue.get(block=False)
+        except Empty:
+            return None
+
+    def ack(self, job: dict[str, Any]) -> None:
+        """Forget ``job`` (the object :meth:`get` returned): it is done."""
+        self._queue.ack(job)
+
+    def nack(self, job: dict[str, Any]) -> None:
+        """Return ``job`` (the object :meth:`get` returned) to the queue unchanged."""
+        self._queue.nack(job)
+
+    def ready_count(self) -> int:
+        """Jobs waiting to be taken (including those whose retry time has not come)."""
+        return self._queue.qsize()
+
+    def compact(self) -> None:
+        """Delete acked rows so the file does not grow forever."""
+        self._queue.clear_acked_data(max_delete=None, keep_latest=None)
+
+    def close(self) -> None:
+        """Close the SQLite connections."""
+        self._queue.close()
