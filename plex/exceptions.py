@@ -73,3 +73,10 @@ class ConfigurationError(PlexSyncError):
         super().__init__(message)
         #: The setting to fix, by the name users see in Stash.
         self.setting = setting
+
+
+class StashUnavailable(PlexSyncError):
+    """Stash (the source) did not answer while syncing; retried, never trips the Plex breaker."""
+
+    max_retries = defaults.MAX_RETRIES
+    budget_setting = "max_retries"

@@ -14,7 +14,7 @@ from validation.hook_input import load_document
 from validation.stash_input_errors import InputError
 
 
-class SessionCookie(BaseModel):
+class StashSessionCookie(BaseModel):
     """The session cookie Stash hands the plugin (Go's http.Cookie, many fields)."""
 
     model_config = ConfigDict(extra="allow")
@@ -29,7 +29,7 @@ class ServerConnection(BaseModel):
     Scheme: str = "http"
     Host: str = "127.0.0.1"
     Port: int = Field(ge=1, le=65535)
-    SessionCookie: Optional[SessionCookie] = None
+    SessionCookie: Optional[StashSessionCookie] = None
     Dir: Optional[str] = None
     PluginDir: Optional[str] = None
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Protocol
 
 from shared.log import redact
+from shared.sqlite import connect, transaction
 from worker.jobs import without_retry_state
 
 DB_FILE = "dlq.db"
@@ -65,15 +64,14 @@ class DeadLetterQueue:
     def __init__(self, data_dir: str) -> None:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
         self.path = os.path.join(data_dir, DB_FILE)
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self._conn.executescript(_SCHEMA)
+        self._conn = connect(self.path, _SCHEMA)
 
     def add(self, job: dict[str, Any], error: BaseException | str, error_type: str | None = None) -> int:
         """Record ``job`` as failed with ``error``; replaces an older entry for the same scene."""
         kind = error_type or (type(error).__name__ if isinstance(error, BaseException) else "Error")
         message = redact(str(error))[:_MAX_MESSAGE]
         key = job.get("job_key") or f"scene_{job.get('scene_id')}"
-        with self._transaction():
+        with transaction(self._conn):
             self._conn.execute("DELETE FROM dead_letters WHERE job_key = ?", (key,))
             cur = self._conn.execute(
                 "INSERT INTO dead_letters (job_key, scene_id, job, error_type, error_message, failed_at, retry_count)"
@@ -132,16 +130,6 @@ class DeadLetterQueue:
     def close(self) -> None:
         """Close the database."""
         self._conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
 
 
 def _where(*, error_type: str | None = None, ids: Iterable[int] | None = None) -> tuple[str, tuple[Any, ...]]:

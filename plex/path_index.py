@@ -1,0 +1,113 @@
+"""A cache of which Plex item holds which file, in ``<data dir>/plex_index.db``.
+
+Filled from full section listings (reconcile, large drains) and from single
+``file=`` look-ups, so a scene synced once is found again with no request. An entry
+is a hint, never trusted blindly: the writer checks the loaded item really holds
+the file and forgets stale entries. The settings that shape keys (libraries, case)
+are stored with it; when they change the cache is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+from plex.item_state import ListedItem
+from plex.paths import basename, normalize
+from shared.sqlite import connect, transaction
+
+DB_FILE = "plex_index.db"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS parts (
+    path_key TEXT NOT NULL, name_key TEXT NOT NULL, path TEXT NOT NULL,
+    rating_key TEXT NOT NULL, section_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS parts_path ON parts (path_key);
+CREATE INDEX IF NOT EXISTS parts_name ON parts (name_key);
+CREATE INDEX IF NOT EXISTS parts_key ON parts (rating_key);
+CREATE TABLE IF NOT EXISTS sections (section_id TEXT PRIMARY KEY, built_at REAL NOT NULL, items INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class IndexedPart:
+    """One file of one Plex item."""
+
+    path: str
+    rating_key: str
+    section_id: str
+
+
+class PathIndex:
+    """File path → Plex item, for the configured sections."""
+
+    def __init__(self, data_dir: str, *, case_insensitive: bool, signature: str) -> None:
+        self.case_insensitive = case_insensitive
+        self._conn = connect(os.path.join(data_dir, DB_FILE), _SCHEMA)
+        # Keys depend on the case setting, entries on the chosen libraries.
+        signature = f"{signature}|case={case_insensitive}"
+        row = self._conn.execute("SELECT value FROM meta WHERE name = 'signature'").fetchone()
+        if row is None or row[0] != signature:
+            with transaction(self._conn):
+                self._conn.execute("DELETE FROM parts")
+                self._conn.execute("DELETE FROM sections")
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('signature', ?)", (signature,))
+
+    def _path_key(self, path: str) -> str:
+        return normalize(path, case_insensitive=self.case_insensitive)
+
+    def _name_key(self, path: str) -> str:
+        name = basename(path)
+        return name.casefold() if self.case_insensitive else name
+
+    def lookup(self, path: str) -> list[IndexedPart]:
+        """Parts stored under exactly this path."""
+        rows = self._conn.execute("SELECT path, rating_key, section_id FROM parts WHERE path_key = ?",
+                                  (self._path_key(path),))
+        return [IndexedPart(*r) for r in rows.fetchall()]
+
+    def by_name(self, path: str) -> list[IndexedPart]:
+        """Parts whose file name equals ``path``'s."""
+        rows = self._conn.execute("SELECT path, rating_key, section_id FROM parts WHERE name_key = ?",
+                                  (self._name_key(path),))
+        return [IndexedPart(*r) for r in rows.fetchall()]
+
+    def add(self, items: Iterable[ListedItem]) -> None:
+        """Remember what a look-up found."""
+        with transaction(self._conn):
+            for item in items:
+                self._conn.execute("DELETE FROM parts WHERE rating_key = ?", (item.rating_key,))
+                self._insert(item)
+
+    def forget(self, rating_key: str) -> None:
+        """Drop an item the index was wrong about."""
+        self._conn.execute("DELETE FROM parts WHERE rating_key = ?", (rating_key,))
+
+    def replace_section(self, section_id: str, items: Iterable[ListedItem]) -> int:
+        """Store a full listing of a section, replacing what we knew of it; returns the item count."""
+        count = 0
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM parts WHERE section_id = ?", (section_id,))
+            for item in items:
+                self._insert(item)
+                count += 1
+            self._conn.execute("INSERT OR REPLACE INTO sections VALUES (?, ?, ?)", (section_id, time.time(), count))
+        return count
+
+    def complete_since(self, section_id: str) -> float | None:
+        """When the section was last listed in full, or ``None``."""
+        row = self._conn.execute("SELECT built_at FROM sections WHERE section_id = ?", (section_id,)).fetchone()
+        return float(row[0]) if row else None
+
+    def close(self) -> None:
+        """Close the database."""
+        self._conn.close()
+
+    def _insert(self, item: ListedItem) -> None:
+        self._conn.executemany(
+            "INSERT INTO parts VALUES (?, ?, ?, ?, ?)",
+            [(self._path_key(p), self._name_key(p), p, item.rating_key, item.section_id) for p in item.files if p],
+        )
+

@@ -1,0 +1,189 @@
+"""One job → one scene in step in Plex: the ``sync(job)`` the worker drains with.
+
+Fetch the scene from Stash (always fresh: the hook's input holds nulls for fields
+the user did not send), compute the desired metadata, find the Plex item, and —
+unless the last sync wrote exactly this — load the item, diff, and send one
+batched edit (plus a poster upload only when the cover's bytes changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from plex.client import PlexConnection
+from plex.diff import edit_params
+from plex.exceptions import PermanentError, PlexNotFound, StashUnavailable
+from plex.item_state import PlexItemState
+from plex.matcher import Match, Matcher
+from plex.path_index import PathIndex
+from plex.paths import parent, same_file
+from shared.log import create_logger
+from stash.client import StashClient, StashError
+from worker.mapping import DesiredMetadata, desired_metadata
+from worker.sync_state import SyncRecord, SyncState
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("sync")
+
+#: When this many jobs wait, list each section once instead of one look-up per scene.
+BULK_INDEX_THRESHOLD = 50
+_MAX_POSTER_BYTES = 20 * 1024 * 1024
+
+
+def image_kind(data: bytes) -> str | None:
+    """``jpeg``/``png``/``gif``/``webp`` from the bytes themselves, else ``None``."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+class SceneSync:
+    """Callable ``sync(job)``; holds the Plex connection, index and state for one drain."""
+
+    def __init__(self, config: Any, stash: StashClient, data_dir: str, plex: PlexConnection | None = None) -> None:
+        self.config = config
+        self.stash = stash
+        self.plex = plex or PlexConnection(config)
+        signature = "libraries=" + ",".join(sorted(n.casefold() for n in config.plex_libraries))
+        self.index = PathIndex(data_dir, case_insensitive=config.path_case_insensitive, signature=signature)
+        self.state = SyncState(data_dir)
+        self.matcher = Matcher(self.plex, self.index, config)
+        self._scanned_folders: set[str] = set()
+        #: Outcome counts of this drain: written / unchanged / already-in-step.
+        self.counts = {"written": 0, "unchanged": 0, "in_step": 0, "posters": 0}
+
+    # -- hooks for the drain ------------------------------------------------------------
+
+    def before_pass(self, worker: Any) -> None:
+        """Before draining many jobs, index every section once (one request per 1,000 items)."""
+        try:
+            waiting = int(worker.queue.ready_count())
+        except Exception:
+            return
+        if waiting >= BULK_INDEX_THRESHOLD:
+            self.refresh_index()
+
+    def refresh_index(self) -> int:
+        """List every configured section into the index; returns the item count."""
+        total = 0
+        for section in self.plex.sections():
+            total += self.index.replace_section(section.id, self.plex.list_section(section.id))
+        log_debug(f"Indexed {total} Plex items")
+        return total
+
+    def close(self) -> None:
+        """Release files and connections."""
+        self.plex.close()
+        self.index.close()
+        self.state.close()
+
+    # -- the sync ----------------------------------------------------------------------
+
+    def __call__(self, job: dict[str, Any]) -> str:
+        """Bring one scene's Plex item in step; returns what happened."""
+        scene_id = int(job["scene_id"])
+        scene = self._fetch_scene(scene_id)
+        desired = desired_metadata(scene, self.config)
+        poster, poster_sha = self._poster(scene, desired)
+        fingerprint = desired.fingerprint(extra=f"{poster_sha}|lock={self.config.lock_fields}")
+        files = [f["path"] for f in scene.get("files") or [] if f.get("path")]
+
+        match = self._match(scene_id, files)
+        record = self.state.get(scene_id)
+        if record and record.rating_key == match.rating_key and record.fingerprint == fingerprint:
+            self.counts["unchanged"] += 1
+            log_trace(f"Scene {scene_id}: unchanged since the last sync")
+            return "unchanged"
+
+        match, current = self._load_verified(match, files)
+        if record and record.rating_key != match.rating_key:
+            record = None  # a different item now: nothing of ours is on it
+        params = edit_params(current, desired, lock=self.config.lock_fields,
+                             owned_before=record.owned if record else {})
+        upload = poster is not None and (record is None or record.poster_sha != poster_sha or not current.has_poster)
+        if upload:
+            self.plex.upload_poster(match.rating_key, poster)
+            self.counts["posters"] += 1
+            if self.config.lock_fields:
+                params["thumb.locked"] = 1
+        if params:
+            self.plex.edit(current.section_id or match.section_id, match.rating_key, params)
+        self.state.put(SyncRecord(scene_id, match.rating_key, fingerprint, poster_sha if poster is not None else
+                                  (record.poster_sha if record else None),
+                                  {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
+        if params or upload:
+            self.counts["written"] += 1
+            log_debug(f"Scene {scene_id} → Plex item {match.rating_key}: {len(params)} fields"
+                      + (", poster" if upload else ""))
+            return "written"
+        self.counts["in_step"] += 1
+        return "in_step"
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _fetch_scene(self, scene_id: int) -> dict[str, Any]:
+        try:
+            scene = self.stash.find_scene(scene_id)
+        except StashError as exc:
+            raise StashUnavailable(f"could not read scene {scene_id} from Stash: {exc}") from None
+        if scene is None:
+            self.state.forget(scene_id)
+            raise PermanentError(f"scene {scene_id} no longer exists in Stash")
+        return scene
+
+    def _poster(self, scene: dict[str, Any], desired: DesiredMetadata) -> tuple[bytes | None, str | None]:
+        if not desired.poster_url:
+            return None, None
+        try:
+            data, content_type = self.stash.fetch(desired.poster_url)
+        except StashError as exc:
+            log_warn(f"Scene {scene.get('id')}: cover not available from Stash ({exc}); poster left as is")
+            return None, None
+        kind = image_kind(data)
+        if kind is None or not content_type.startswith("image/") or len(data) > _MAX_POSTER_BYTES:
+            # Never upload a video preview or an error page as a poster.
+            log_warn(f"Scene {scene.get('id')}: the cover is not an image ({content_type or 'unknown type'}); "
+                     "poster left as is")
+            return None, None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def _match(self, scene_id: int, files: list[str]) -> Match:
+        try:
+            return self.matcher.match(files)
+        except PlexNotFound:
+            self._request_scan(files)
+            raise
+
+    def _load_verified(self, match: Match, files: list[str]) -> tuple[Match, PlexItemState]:
+        """Load the item and check it still holds the file; re-match once if the index was stale."""
+        try:
+            current = self.plex.load_item(match.rating_key)
+        except PlexNotFound:
+            current = None
+        wanted = self.matcher.plex_paths(files)
+        if current is not None and (match.how == "name" or any(
+                same_file(w, f, case_insensitive=self.config.path_case_insensitive)
+                for w in wanted for f in current.files)):
+            return match, current
+        self.index.forget(match.rating_key)
+        fresh = self._match(0, files)
+        return fresh, self.plex.load_item(fresh.rating_key)
+
+    def _request_scan(self, files: list[str]) -> None:
+        if not self.config.trigger_plex_scan or not files:
+            return
+        folder = parent(self.matcher.plex_paths(files)[0])
+        if folder in self._scanned_folders:
+            return
+        self._scanned_folders.add(folder)
+        sections = self.plex.sections()
+        inside = [s for s in sections if any(folder.startswith(loc.rstrip("/\\")) for loc in s.locations)]
+        for section in inside or sections:
+            self.plex.scan(section.id, folder)
+        log_info(f"Asked Plex to scan {folder} for new files")
