@@ -18,3 +18,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) bench/results/*.json
+
+.PHONY: demo
+# The main job end to end against the local Stash and Plex emulators.
+demo: $(STAMP)
+	$(PY) -m sandbox.demo

@@ -6,8 +6,13 @@ Standard library only (see ``stash.transport``): the hook uses this too.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
-from typing import Any, Iterator, Mapping
+from collections import namedtuple
+
+# Hook path: typing and dataclasses cost ~18 ms to import, so names used only in
+# annotations are imported for type checkers alone.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Mapping
 
 from stash import queries
 from stash.transport import TransportError, request
@@ -27,16 +32,14 @@ class StashAuthError(StashError):
     """Stash refused our session cookie / API key (HTTP 401)."""
 
 
-@dataclass(frozen=True)
-class StashConnection:
+_CONNECTION_FIELDS = ("scheme", "host", "port", "cookie_name", "cookie_value", "api_key")
+
+
+class StashConnection(namedtuple("StashConnection", _CONNECTION_FIELDS,
+                                 defaults=("http", "127.0.0.1", 9999, "session", None, None))):
     """Where Stash is and how to prove who we are."""
 
-    scheme: str = "http"
-    host: str = "127.0.0.1"
-    port: int = 9999
-    cookie_name: str = "session"
-    cookie_value: str | None = None
-    api_key: str | None = None
+    __slots__ = ()
 
     @classmethod
     def from_server_connection(cls, conn: Mapping[str, Any]) -> "StashConnection":
@@ -131,7 +134,7 @@ class StashClient:
         """A client that also sends Stash's API key, so long tasks outlive the session cookie."""
         data = self.execute(queries.API_KEY)
         key = ((data.get("configuration") or {}).get("general") or {}).get("apiKey") or None
-        return StashClient(replace(self.connection, api_key=key), self.timeout) if key else self
+        return StashClient(self.connection._replace(api_key=key), self.timeout) if key else self
 
     def find_scene(self, scene_id: int | str) -> dict[str, Any] | None:
         """One scene with the fields a sync needs, or ``None`` if it does not exist."""

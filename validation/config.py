@@ -41,6 +41,11 @@ class ConfigError(ValueError):
         super().__init__("PlexSync settings need fixing: " + "; ".join(problems))
 
 
+# The text forms pydantic itself accepts for a bool.
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "on": True, "t": True, "y": True,
+               "false": False, "0": False, "no": False, "off": False, "f": False, "n": False}
+
+
 @dataclass(frozen=True)
 class Setting:
     """How one config field appears in Stash's plugin settings."""
@@ -55,6 +60,10 @@ class Setting:
 
     def to_field_value(self, raw: Any) -> Any:
         """Turn the value Stash sent into the model's value (inverting opt-outs)."""
+        if self.inverted and isinstance(raw, str):
+            # A setting written through the API may arrive as text; "true" for an
+            # opt-out must still mean "opt out", not pass uninverted to the model.
+            raw = _BOOL_WORDS.get(raw.strip().lower(), raw)
         if self.inverted and isinstance(raw, bool):
             return not raw
         return raw
@@ -163,7 +172,9 @@ def _split(value: Any, separator: str | re.Pattern[str]) -> Any:
 class PlexSyncConfig(BaseModel):
     """Validated, defaulted PlexSync settings. Immutable."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a rejected token (or a URL carrying one) must not be
+    # echoed by pydantic's own error text.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     plex_url: str
     plex_token: SecretStr
@@ -308,24 +319,29 @@ class PlexSyncConfig(BaseModel):
         token = values.get("plex_token")
         if isinstance(token, str):
             register_secret(token.strip())
+        missing = []
         for required in ("plex_url", "plex_token"):
             if not values.get(required):
                 setting = SETTING_BY_FIELD[required]
                 problems.append(f"'{setting.display_name}' is not set ({setting.description})")
                 values.pop(required, None)
-        if problems:
-            raise ConfigError(problems)
+                missing.append(required)
         try:
-            return cls(**values)
+            config = cls(**values)
         except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc)) from None
+            # Name every other bad setting too, not only the missing ones.
+            problems += describe_validation_error(exc, skip_fields=missing)
+            raise ConfigError(problems) from None
+        return config
 
 
-def describe_validation_error(exc: ValidationError) -> list[str]:
+def describe_validation_error(exc: ValidationError, skip_fields: list[str] | tuple[str, ...] = ()) -> list[str]:
     """One line per bad setting, by display name, without echoing secret values."""
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
         field = str(err["loc"][0]) if err["loc"] else ""
+        if field in skip_fields:
+            continue
         setting = SETTING_BY_FIELD.get(field)
         name = setting.display_name if setting else field
         message = err["msg"].removeprefix("Value error, ")

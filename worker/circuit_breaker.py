@@ -8,6 +8,7 @@ which persists the state as JSON (temp file + ``os.replace``) under a non-blocki
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import time
 from enum import Enum
@@ -160,6 +161,11 @@ class CircuitBreaker:
             opened_at = data["opened_at"]
             if opened_at is not None:
                 opened_at = float(opened_at)
+                if not math.isfinite(opened_at):
+                    raise ValueError(f"opened_at {opened_at} is not a time")
+            if state is CircuitState.OPEN and opened_at is None:
+                # It could never half-open: the queue would stay stuck until a manual reset.
+                raise ValueError("an open circuit without opened_at")
         except (KeyError, TypeError, ValueError) as exc:
             log_warn(f"Circuit breaker state file {self._state_file} is invalid ({exc!r}); starting CLOSED")
             return

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-from typing import IO
+# Hook path: typing costs ~10 ms to import; these names serve annotations only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 LOCK_FILE = "worker.lock"
 

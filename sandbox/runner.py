@@ -1,0 +1,682 @@
+"""Run a Stash plugin exactly the way Stash runs it (interface ``raw``).
+
+What Stash does, and so what this runner does (see ../shared/docs/stash-plugin-protocol.md):
+
+* the plugin yml is decoded strictly (``sandbox.plugin_yml``, whose names are re-exported
+  here): any unknown key, duplicate key or wrongly shaped value refuses the whole plugin;
+  the plugin id is the yml file name without ``.yml``;
+* ``exec`` starting with ``python``/``python3`` runs Stash's Python (here
+  ``sys.executable``) with the plugin folder's *parent* appended to ``PYTHONPATH``;
+  ``{pluginDir}`` is replaced in the arguments; the working directory is Stash's own,
+  never the plugin folder (here a private temporary folder, ``runner.cwd``);
+* one JSON document, encoded like Go's ``json.Marshal`` (map keys sorted, ``<>&`` escaped,
+  no trailing newline), is written to stdin and stdin is closed;
+* stderr is the log (``\\x01`` + level + ``\\x02`` + message, ``p`` = progress), stdout the
+  ``{"output", "error"}`` result; a non-zero exit without an error becomes ``exit status N``;
+* hooks run synchronously, one after the other, each with a fresh session cookie;
+  ``runPluginTask`` requests run one at a time, like Stash's job queue.
+
+The job queue comes in two flavours (``PluginRunner(job_queue=...)``):
+
+* ``"sync"`` (the default, deterministic): queued tasks run on the caller's thread right
+  after the hook/task that queued them has exited, and ``fire_hook``/``run_task`` return
+  only when they are all done;
+* ``"background"`` (Stash's real timing): a worker thread takes the requests from the Stash
+  emulator and runs them one at a time *while* later hooks keep firing, so ``fire_hook``
+  returns as soon as the hooks have exited; ``wait_for_jobs()`` waits for the queue to drain.
+
+Where the sandbox differs from Stash: a per-run timeout (Stash has none), progress lines
+are collected for hooks too (Stash drops them), and in ``"sync"`` mode queued tasks start
+only after the run that queued them has exited (Stash may start them while it is still
+running; ``"background"`` mode does too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.plugin_yml import (  # noqa: F401 - the loader's names, re-exported from here
+    CSP_KEYS,
+    ERRLOG_CHAR,
+    HOOK_ACTIONS,
+    HOOK_KEYS,
+    HOOK_OBJECTS,
+    INTERFACES,
+    LOG_LEVELS,
+    OPERATION_KEYS,
+    SETTING_KEYS,
+    SETTING_TYPES,
+    TOP_KEYS,
+    UI_KEYS,
+    Operation,
+    PluginConfig,
+    PluginConfigError,
+    RunnerError,
+    find_plugin_yml,
+    load_plugin,
+)
+
+# SceneUpdateInput in Stash's schema order; Stash's Go struct marshals every field, so
+# the hook's ``input`` carries null for each field the request did not send.
+SCENE_UPDATE_INPUT_KEYS = (
+    "clientMutationId", "id", "title", "code", "details", "director", "url", "urls", "date",
+    "rating100", "o_counter", "organized", "studio_id", "gallery_ids", "performer_ids",
+    "groups", "movies", "tag_ids", "cover_image", "stash_ids", "resume_time",
+    "play_duration", "play_count", "primary_file_id",
+)
+# BulkSceneUpdateInput (a bulk edit passes this same input to every scene's hook).
+BULK_SCENE_UPDATE_INPUT_KEYS = (
+    "clientMutationId", "ids", "title", "code", "details", "director", "url", "urls", "date",
+    "rating100", "organized", "studio_id", "gallery_ids", "performer_ids", "tag_ids",
+    "group_ids", "movie_ids",
+)
+
+_LEVEL_CHAR = {**ERRLOG_CHAR, "warn": "w"}
+MAX_LOG_LINE = 64 * 1024
+DEFAULT_TIMEOUT = 120.0
+MAX_CHAINED_TASKS = 100
+JOB_POLL_INTERVAL = 0.02          # seconds between the background worker's looks at Stash's queue
+JOB_QUEUES = ("sync", "background")
+_GO_SIGNALS = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated", signal.SIGINT: "interrupt",
+               signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+               signal.SIGHUP: "hangup", signal.SIGPIPE: "broken pipe", signal.SIGQUIT: "quit",
+               signal.SIGBUS: "bus error", signal.SIGFPE: "floating point exception"}
+
+
+class UnsupportedPlugin(RunnerError):
+    """A plugin Stash can load but this sandbox cannot run (interface ``rpc``/``js``)."""
+
+
+class UnknownOperation(RunnerError, LookupError):
+    """No task with that name in the plugin."""
+
+
+class JobQueueTimeout(RunnerError, TimeoutError):
+    """``wait_for_jobs`` gave up before the background job queue drained."""
+
+
+# ---------------------------------------------------------------------------- one run
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None            # None: the process could not start
+    wall_time: float                 # seconds from process start to exit (perf_counter)
+    logs: list[tuple[str, str]]      # (level char t/d/i/w/e, message)
+    progress: list[float]
+    output: Any
+    error: str | None
+    stdout: str
+    stderr: str
+    kind: str                        # "hook" or "task"
+    name: str                        # hook/task name (a queued task without one: its description)
+    stdin: str = ""                  # the exact JSON document written to the plugin
+    timed_out: bool = False
+    followups: list[RunResult] = field(default_factory=list)   # tasks this run queued ("sync")
+    # When the process started and exited (for a run that could not start: when it was
+    # refused), as epoch seconds (time.time) and as time.perf_counter values.
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    started_perf: float = 0.0
+    ended_perf: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def messages(self, level: str | None = None) -> list[str]:
+        """Log messages, all or of one level (``"e"``, ``"error"``, ``"w"``, ``"warning"``…)."""
+        char = _LEVEL_CHAR.get(level, level) if level else None
+        return [msg for lvl, msg in self.logs if char is None or lvl == char]
+
+
+def go_json(value: Any) -> str:
+    """JSON text as Go's json.Marshal writes it: compact, UTF-8, ``<>&`` and U+2028/9 escaped."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _go_map(value: Any) -> Any:
+    """Caller-supplied maps are Go maps, which json.Marshal writes with sorted keys."""
+    if isinstance(value, dict):
+        return {k: _go_map(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_go_map(v) for v in value]
+    return value
+
+
+def parse_stderr(data: bytes, err_log: str = "") -> tuple[list[tuple[str, str]], list[float]]:
+    """Split stderr into (level, message) log entries and progress values, as Stash does."""
+    default = ERRLOG_CHAR.get(err_log, "e")
+    logs: list[tuple[str, str]] = []
+    progress: list[float] = []
+    lines = data.split(b"\n")
+    terminated = len(lines) - 1      # the last piece is what follows the last newline
+    for index, raw in enumerate(lines):
+        if index < terminated and raw.endswith(b"\r"):   # Go's ReadLine drops "\r\n" too
+            raw = raw[:-1]
+        if len(raw) > MAX_LOG_LINE:
+            raw = raw[:MAX_LOG_LINE] + b" [truncated]"
+        if not raw:
+            continue
+        line = raw.decode("utf-8", errors="replace")
+        level, message = default, line
+        if len(raw) >= 4 and raw[0] == 1 and raw[2] == 2 and chr(raw[1]) in "tdiwep":
+            level, message = chr(raw[1]), line[3:].strip()
+        if level == "p":
+            try:
+                progress.append(float(message))
+            except ValueError:
+                logs.append(("e", f"Error parsing progress value '{message}': strconv.ParseFloat: "
+                                  f"parsing {json.dumps(message)}: invalid syntax"))
+        elif level:
+            logs.append((level, message))
+    return logs, progress
+
+
+def parse_stdout(text: str) -> tuple[Any, str | None]:
+    """(output, error) as Stash decodes stdout into its PluginOutput struct."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text, None            # not JSON: the whole stdout is the output (even "")
+    if doc is None:
+        return None, None
+    if not isinstance(doc, dict):
+        return text, None
+    output, error = None, None
+    for key, value in doc.items():   # Go matches field names case-insensitively
+        if key.lower() == "output":
+            output = value
+        elif key.lower() == "error":
+            if value is not None and not isinstance(value, str):
+                return text, None
+            error = value
+    return output, error
+
+
+def exit_error(returncode: int) -> str:
+    """Go's exec.ExitError text."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    signum = -returncode
+    try:
+        name = _GO_SIGNALS.get(signal.Signals(signum))
+    except ValueError:
+        name = None
+    return f"signal: {name or f'signal {signum}'}"
+
+
+# ---------------------------------------------------------------------------- the runner
+
+
+@dataclass(eq=False)
+class _Job:
+    """One entry of the background job queue: a runPluginTask request, or a task started
+    through ``run_task`` (whose caller waits on ``done``)."""
+
+    depth: int                        # 0: run_task; n: the n-th link of a runPluginTask chain
+    request: dict | None = None
+    task: Operation | None = None
+    args: dict | None = None
+    done: threading.Event | None = None
+    result: RunResult | None = None
+
+    @property
+    def name(self) -> str:
+        if self.task is not None:
+            return self.task.name
+        request = self.request or {}
+        return request.get("description") or request.get("task_name") or ""
+
+
+class PluginRunner:
+    """Runs one plugin's hooks and tasks against a Stash emulator, as Stash would.
+
+    ``env`` adds to (or overrides) the inherited environment of every run, e.g.
+    ``{"PLEXSYNC_DATA_DIR": str(tmp_path / "data")}``; it can be changed between runs
+    through ``runner.env``.
+
+    ``job_queue`` chooses when ``runPluginTask`` jobs run: ``"sync"`` (default) on the
+    caller's thread before ``fire_hook``/``run_task`` return; ``"background"`` on a worker
+    thread, one at a time, concurrently with later hooks, as in Stash (see the module doc).
+    The worker looks at Stash's queue every ``poll_interval`` seconds and right after each
+    run. Use the runner as a context manager, or call ``close()``, to stop the worker.
+    """
+
+    def __init__(self, plugin_dir: str | Path, stash: Any | None, stash_dir: str | Path,
+                 env: dict[str, str] | None = None, *, timeout: float | None = DEFAULT_TIMEOUT,
+                 host: str = "0.0.0.0", python: str | None = None,
+                 cwd: str | Path | None = None, max_chained: int = MAX_CHAINED_TASKS,
+                 job_queue: str = "sync", poll_interval: float = JOB_POLL_INTERVAL):
+        if job_queue not in JOB_QUEUES:
+            raise ValueError(f"job_queue must be one of {', '.join(map(repr, JOB_QUEUES))}, "
+                             f"not {job_queue!r}")
+        self.config = load_plugin(plugin_dir)
+        if self.config.interface != "raw":
+            raise UnsupportedPlugin(f"plugin {self.config.id!r} uses interface "
+                                    f"{self.config.interface!r}; the sandbox runs only 'raw'")
+        self.stash = stash
+        self.stash_dir = Path(stash_dir).resolve()
+        self.env = dict(env or {})
+        self.timeout = timeout
+        self.host = host
+        self.python = python or sys.executable
+        self.max_chained = max_chained
+        self.job_queue = job_queue
+        self.poll_interval = poll_interval
+        if cwd is None:
+            self._cwd_holder = tempfile.TemporaryDirectory(prefix="stash-cwd-")
+            cwd = self._cwd_holder.name
+        self.cwd = Path(cwd).resolve()
+        if self.cwd == self.config.dir:
+            raise RunnerError("Stash never starts a plugin in its own folder; choose another cwd")
+        # Jobs that ran, in the order they finished. In "background" mode the worker appends
+        # to it (under self._cond): read it after wait_for_jobs(), or take a copy.
+        self.task_runs: list[RunResult] = []
+        self._queue: deque[tuple[dict, RunResult | None]] = deque()     # "sync" mode
+        # "background" mode: everything below is guarded by self._cond
+        self._cond = threading.Condition()
+        self._jobs: deque[_Job] = deque()
+        self._job_running = False
+        self._idle_polls = 0          # looks at Stash's queue that found nothing to do
+        self._hooks_active = 0
+        self._hooks_started = 0
+        self._errors: list[RunnerError] = []
+        self._reported = 0            # task_runs already returned by wait_for_jobs
+        self._closed = False
+        self._wake = threading.Event()
+        self._worker: threading.Thread | None = None
+        if job_queue == "background":
+            self._worker = threading.Thread(target=self._work, name=f"stash-jobs-{self.id}",
+                                            daemon=True)
+            self._worker.start()
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    # -- what Stash builds
+
+    def command(self, operation: Operation | None) -> list[str]:
+        words = list(self.config.exec) + list(operation.exec_args if operation else ())
+        if not words:
+            raise RunnerError(f"plugin {self.id!r}: empty exec value")
+        plugin_dir = str(self.config.dir)
+        words[1:] = [w.replace("{pluginDir}", plugin_dir) for w in words[1:]]
+        if words[0] in ("python", "python3"):
+            words[0] = self.python
+        elif shutil.which(words[0]) is None:
+            words[0] = os.path.join(plugin_dir, words[0])
+        return words
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        if self.config.exec and self.config.exec[0] in ("python", "python3"):
+            parent = str(self.config.dir.parent)
+            current = env.get("PYTHONPATH")
+            env["PYTHONPATH"] = parent if current is None else f"{current}{os.pathsep}{parent}"
+        return env
+
+    def server_connection(self) -> dict[str, Any]:
+        if self.stash is not None:
+            port, session = self.stash.port, self.stash.new_session()
+        else:
+            port, session = 9999, "sandbox-without-stash"
+        return {
+            "Scheme": "http", "Host": self.host, "Port": port,
+            "SessionCookie": {
+                "Name": "session", "Value": session, "Path": "", "Domain": "",
+                "Expires": "0001-01-01T00:00:00Z", "RawExpires": "", "MaxAge": 0,
+                "Secure": False, "HttpOnly": False, "SameSite": 0, "Raw": "", "Unparsed": None,
+            },
+            "Dir": str(self.stash_dir), "PluginDir": str(self.config.dir),
+        }
+
+    def plugin_input(self, operation: Operation | None, args: dict | None,
+                     hook_context: dict | None = None) -> dict[str, Any]:
+        merged = _go_map(dict(args or {}))
+        for key, value in (operation.default_args if operation else {}).items():
+            merged.setdefault(key, value)          # the caller's value wins, even a null
+        if hook_context is not None:
+            merged["hookContext"] = hook_context
+        return {"server_connection": self.server_connection(),
+                "args": {k: merged[k] for k in sorted(merged)}}
+
+    @staticmethod
+    def hook_context(hook_type: str, scene_id: int, input: dict | None = None,
+                     input_fields: list[str] | None = None) -> dict[str, Any]:
+        """The ``hookContext`` Stash adds to a hook's args.
+
+        For ``Scene.Update.Post`` with an ``input`` of only the fields sent, the input is filled
+        like Stash's Go struct: every SceneUpdateInput field (BulkSceneUpdateInput when the
+        input has ``ids``) present, null unless sent, ``id`` as text; ``inputFields`` defaults
+        to the keys sent. Other inputs (None for a scan's create) pass as given.
+        """
+        full = input
+        if input is not None and hook_type == "Scene.Update.Post":
+            bulk = "ids" in input
+            sent = dict(input) if bulk or "id" in input else {"id": str(scene_id), **input}
+            if input_fields is None:
+                input_fields = list(sent)
+            keys = BULK_SCENE_UPDATE_INPUT_KEYS if bulk else SCENE_UPDATE_INPUT_KEYS
+            full = {key: sent.get(key) for key in keys}
+            full.update((k, v) for k, v in sent.items() if k not in full)
+        context: dict[str, Any] = {"id": int(scene_id), "type": hook_type, "input": full}
+        if input_fields:                         # Go: `inputFields,omitempty`
+            context["inputFields"] = list(input_fields)
+        if not context["id"]:                    # Go: `id,omitempty`
+            del context["id"]
+        return context
+
+    # -- running
+
+    def fire_hook(self, hook_type: str, scene_id: int, input: dict | None = None,
+                  input_fields: list[str] | None = None) -> list[RunResult]:
+        """Run every hook of the plugin triggered by ``hook_type``, one after the other
+        (Stash's Save returns only when all have exited).
+
+        "sync": then run the tasks they queued (listed in each hook's ``followups``).
+        "background": return at once; the queued tasks run in the job queue (see
+        ``wait_for_jobs``) and ``followups`` stays empty, since with hooks and jobs running
+        side by side it can't be told which run queued a job. Safe to call from several
+        threads at once, as Stash's parallel requests and scan workers do.
+        """
+        self._check_open()
+        context = self.hook_context(hook_type, scene_id, input, input_fields)
+        results = []
+        for hook in self.config.hooks_for(hook_type):
+            with self._cond:
+                self._hooks_active += 1
+                self._hooks_started += 1
+            try:
+                result = self._run("hook", hook.name, hook, self.plugin_input(hook, None, context))
+            finally:
+                with self._cond:
+                    self._hooks_active -= 1
+            results.append(result)
+            if result.exit_code is None:        # Stash stops at a hook that cannot start
+                break
+        if self.job_queue == "sync":
+            self.run_queued_tasks()
+        return results
+
+    def run_task(self, name: str, args: dict | None = None) -> RunResult:
+        """Run the task ``name`` (as from Settings → Tasks), then the tasks it queued.
+
+        "background": the task is a job like the others; it waits for its turn, this call
+        returns when it has exited, and the tasks it queued are left to the job queue.
+        """
+        task = self.config.task(name)
+        if task is None:
+            known = ", ".join(repr(t.name) for t in self.config.tasks) or "none"
+            raise UnknownOperation(f"no task with name {name!r} in plugin {self.config.name!r} "
+                                   f"(tasks: {known})")
+        self._check_open()
+        if self.job_queue == "sync":
+            result = self._run("task", task.name, task, self.plugin_input(task, args))
+            self.run_queued_tasks()
+            return result
+        job = _Job(depth=0, task=task, args=args, done=threading.Event())
+        with self._cond:
+            self._check_open()
+            self._jobs.append(job)
+        self._wake.set()
+        job.done.wait()
+        return job.result
+
+    def run_queued_tasks(self) -> list[RunResult]:
+        """Run the ``runPluginTask`` jobs Stash has queued, one at a time, until none remain.
+
+        "background": the worker runs them; this is ``wait_for_jobs()``.
+        """
+        if self.job_queue == "background":
+            return self.wait_for_jobs()
+        self._collect_requests(None)
+        done: list[RunResult] = []
+        while self._queue:
+            if len(done) >= self.max_chained:
+                self._queue.clear()
+                raise RunnerError(f"more than {self.max_chained} chained plugin tasks: "
+                                  "a task keeps queueing tasks")
+            request, parent = self._queue.popleft()
+            result = self._run_request(request)
+            self.task_runs.append(result)
+            done.append(result)
+            if parent is not None:
+                parent.followups.append(result)
+        return done
+
+    def wait_for_jobs(self, timeout: float = 60) -> list[RunResult]:
+        """Wait until Stash holds no ``runPluginTask`` request and no job is queued or
+        running; return the jobs finished since the previous wait, in the order they ended.
+
+        Raises JobQueueTimeout if the queue is still busy after ``timeout`` seconds, and,
+        once, the RunnerError of what went wrong in the queue meanwhile (a chain of more
+        than ``max_chained`` tasks queueing tasks, whose next link was dropped, or a failure
+        of the sandbox itself); the jobs are then returned by the next wait.
+        In "sync" mode jobs have already run: this runs any stray request and returns.
+        """
+        if self.job_queue == "sync":
+            self._check_open()
+            self.run_queued_tasks()
+        else:
+            deadline = time.monotonic() + timeout
+            with self._cond:
+                polls = self._idle_polls
+                self._wake.set()
+                while self._idle_polls == polls:    # an idle look that began after this call
+                    self._check_open()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise JobQueueTimeout(
+                            f"job queue still busy after {timeout:g} s: {len(self._jobs)} queued, "
+                            f"{'one' if self._job_running else 'none'} running")
+                    self._cond.wait(remaining)
+        with self._cond:
+            errors, self._errors = self._errors, []
+            if errors:
+                raise errors[0]
+            finished = self.task_runs[self._reported:]
+            self._reported = len(self.task_runs)
+        return finished
+
+    def close(self) -> None:
+        """Stop the background job queue and remove the private working folder.
+
+        The job running (if any) is left to finish (bounded by ``timeout``); jobs still
+        queued are dropped, and a ``run_task`` waiting for one gets a result saying so.
+        Idempotent; the runner runs nothing afterwards.
+        """
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._wake.set()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join()
+        holder = getattr(self, "_cwd_holder", None)
+        if holder is not None:
+            holder.cleanup()
+
+    def __enter__(self) -> PluginRunner:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            cause = f" ({self._errors[0]})" if self._errors else ""
+            raise RunnerError(f"the runner of plugin {self.id!r} is closed{cause}")
+
+    # -- the background job queue (worker thread)
+
+    def _work(self) -> None:
+        """Stash's job manager: one job at a time, picked from Stash's queue as it comes."""
+        try:
+            while True:
+                self._wake.clear()
+                with self._cond:
+                    if self._closed:
+                        return
+                    self._take_requests(depth=1)
+                    if not self._jobs:
+                        self._idle_polls += 1
+                        self._cond.notify_all()
+                        job = None
+                    else:
+                        job = self._jobs.popleft()
+                        self._job_running = True
+                        alone = self._hooks_active == 0
+                        hooks_started = self._hooks_started
+                if job is None:
+                    self._wake.wait(self.poll_interval)
+                    continue
+                try:
+                    result = self._run_job(job)
+                except Exception as exc:         # a sandbox bug: report it, keep the queue going
+                    result = _not_started("task", job.name, f"sandbox error: {exc!r}")
+                    with self._cond:
+                        self._errors.append(RunnerError(f"job {job.name!r} failed in the sandbox: "
+                                                        f"{exc!r}"))
+                with self._cond:
+                    self._job_running = False
+                    # What was queued while this job ran alone was queued by it: one link
+                    # further down its chain. With a hook alongside, the origin is unknown,
+                    # so it starts a new chain (the limit is then only checked later).
+                    alone = alone and self._hooks_started == hooks_started
+                    self._take_requests(depth=job.depth + 1 if alone else 1)
+                    if job.done is not None:
+                        job.result = result
+                    else:
+                        self.task_runs.append(result)
+                    self._cond.notify_all()
+                if job.done is not None:
+                    job.done.set()
+        except Exception as exc:
+            with self._cond:
+                self._errors.append(RunnerError(f"the job queue stopped: {exc!r}"))
+        finally:
+            with self._cond:
+                self._closed = True
+                abandoned = list(self._jobs)
+                self._jobs.clear()
+                self._job_running = False
+                self._cond.notify_all()
+            for job in abandoned:
+                if job.done is not None:
+                    job.result = _not_started("task", job.name,
+                                              "the runner was closed before the job could run")
+                    job.done.set()
+
+    def _take_requests(self, depth: int) -> None:
+        """Move Stash's pending runPluginTask requests to the background queue (under _cond)."""
+        if self.stash is None:
+            return
+        for request in self.stash.take_plugin_task_requests():
+            if depth > self.max_chained:
+                self._errors.append(RunnerError(
+                    f"more than {self.max_chained} chained plugin tasks: a task keeps queueing "
+                    f"tasks (dropped the request for {request.get('task_name')!r})"))
+                continue
+            self._jobs.append(_Job(depth=depth, request=request))
+
+    def _run_job(self, job: _Job) -> RunResult:
+        if job.request is not None:
+            return self._run_request(job.request)
+        return self._run("task", job.task.name, job.task, self.plugin_input(job.task, job.args))
+
+    # -- one process
+
+    def _run_request(self, request: dict) -> RunResult:
+        task_name = request.get("task_name")
+        display = request.get("description") or task_name or request.get("plugin_id") or ""
+        if request.get("plugin_id") != self.id:
+            return _not_started("task", display, f"no plugin with ID {request.get('plugin_id')}")
+        operation = None
+        if task_name is not None:                # without a task name Stash runs the bare exec
+            operation = self.config.task(task_name)
+            if operation is None:
+                return _not_started("task", display, f"no task with name {task_name} "
+                                                     f"in plugin {self.config.name}")
+        args = request.get("args_map") or {}
+        return self._run("task", task_name or display, operation,
+                         self.plugin_input(operation, args))
+
+    def _collect_requests(self, parent: RunResult | None) -> None:
+        if self.stash is None:
+            return
+        for request in self.stash.take_plugin_task_requests():
+            self._queue.append((request, parent))
+
+    def _run(self, kind: str, name: str, operation: Operation | None,
+             plugin_input: dict) -> RunResult:
+        stdin = go_json(plugin_input)
+        try:
+            command = self.command(operation)
+        except RunnerError as exc:
+            return _not_started(kind, name, str(exc), stdin)
+        started_at, started = time.time(), time.perf_counter()
+        try:
+            proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, cwd=self.cwd, env=self.environment())
+        except OSError as exc:
+            return _not_started(kind, name, f"error running plugin: {exc}", stdin)
+        timed_out = False
+        try:
+            out, err = proc.communicate(stdin.encode("utf-8"), timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.kill()                          # Stash cancels with SIGKILL, no grace
+            try:
+                out, err = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:    # a child still holds the pipes open
+                for pipe in (proc.stdout, proc.stderr):
+                    pipe.close()
+                proc.wait()
+                out, err = b"", b""
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        ended_at, ended = time.time(), time.perf_counter()
+        stdout = out.decode("utf-8", errors="replace")
+        output, error = parse_stdout(stdout)
+        if error is None and proc.returncode != 0:
+            error = exit_error(proc.returncode)
+        if timed_out:
+            error = (f"timed out after {self.timeout:g} s: killed by the sandbox "
+                     "(Stash has no timeout and would still be waiting)")
+        logs, progress = parse_stderr(err, self.config.err_log)
+        result = RunResult(exit_code=proc.returncode, wall_time=ended - started, logs=logs,
+                           progress=progress, output=output, error=error, stdout=stdout,
+                           stderr=err.decode("utf-8", errors="replace"), kind=kind, name=name,
+                           stdin=stdin, timed_out=timed_out, started_at=started_at,
+                           ended_at=ended_at, started_perf=started, ended_perf=ended)
+        if self.job_queue == "sync":
+            self._collect_requests(result)
+        else:
+            self._wake.set()                     # it may have queued a job: look now
+        return result
+
+
+def _not_started(kind: str, name: str, error: str, stdin: str = "") -> RunResult:
+    now, perf = time.time(), time.perf_counter()
+    return RunResult(exit_code=None, wall_time=0.0, logs=[], progress=[], output=None,
+                     error=error, stdout="", stderr="", kind=kind, name=name, stdin=stdin,
+                     started_at=now, ended_at=now, started_perf=perf, ended_perf=perf)

@@ -1,0 +1,244 @@
+"""GraphQL execution for the Stash emulator: our subset schema with resolvers.
+
+graphql-core parses, validates and executes every request against
+sandbox/stash_schema.graphql. Resolvers find the store in ``info.context["store"]``;
+plain fields are read straight from the store's dicts by graphql-core's default
+resolver, so only links (studio, tags, files, ...) cost a lookup.
+
+Status codes follow gqlgen, Stash's GraphQL server: a body that is not JSON is 400, a
+document that does not parse or validate is 422, and an error while resolving is 200
+with ``errors`` beside ``data``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
+
+from sandbox.stash_store import StashError, StashStore
+
+SCHEMA_PATH = Path(__file__).with_name("stash_schema.graphql")
+STASH_VERSION = {"version": "v0.30.1", "hash": "cf3489ef", "build_time": "2026-01-11 12:00:00"}
+
+
+def _store(info) -> StashStore:
+    return info.context["store"]
+
+
+# ---- Query ---------------------------------------------------------------------------
+
+def _find_scene(_root, info, id=None):
+    if id is None:
+        return None
+    try:
+        scene_id = int(id)
+    except ValueError:
+        raise StashError(f'strconv.Atoi: parsing "{id}": invalid syntax') from None
+    return _store(info).get_scene(scene_id)
+
+
+def _find_scenes(_root, info, filter=None, scene_filter=None, scene_ids=None, ids=None):
+    wanted = None
+    if ids:
+        try:
+            wanted = [int(i) for i in ids]
+        except ValueError as exc:
+            raise StashError(f"converting ids: {exc}") from None
+    elif scene_ids:
+        wanted = list(scene_ids)
+    return _store(info).find_scenes(filter, scene_filter, wanted)
+
+
+def _find_entity(kind):
+    def resolve(_root, info, id):
+        return _store(info).entity(kind, id)
+    return resolve
+
+
+def _configuration(_root, info):
+    store = _store(info)
+    return {
+        "general": {"apiKey": info.context["api_key"]},
+        "plugins": lambda _info, include=None: store.plugin_settings(include),
+    }
+
+
+def _system_status(_root, info):
+    return {
+        "databaseSchema": 75, "databasePath": "/root/.stash/stash-go.sqlite",
+        "configPath": "/root/.stash/config.yml", "appSchema": 75, "status": "OK",
+        "os": "linux", "workingDir": "/root", "homeDir": "/root",
+        "ffmpegPath": "/usr/bin/ffmpeg", "ffprobePath": "/usr/bin/ffprobe",
+    }
+
+
+# ---- Mutation --------------------------------------------------------------------------
+
+def _scene_update(_root, info, input):
+    return _store(info).update_scene(input["id"], input)
+
+
+def _configure_plugin(_root, info, plugin_id, input):
+    if not isinstance(input, dict):
+        raise StashError("input must be a map")
+    return _store(info).configure_plugin(plugin_id, input)
+
+
+def _run_plugin_task(_root, info, plugin_id, task_name=None, description=None, args=None, args_map=None):
+    return _store(info).run_plugin_task(plugin_id, task_name, description, args, args_map)
+
+
+# ---- Scene links -------------------------------------------------------------------------
+
+def _scene_studio(scene, info):
+    sid = scene["_studio"]
+    return None if sid is None else _store(info).entities["studio"][sid]
+
+
+def _scene_list(kind, key):
+    def resolve(scene, info):
+        table = _store(info).entities[kind]
+        return [table[i] for i in scene[key]]
+    return resolve
+
+
+def _scene_groups(scene, info):
+    table = _store(info).entities["group"]
+    return [{"group": table[g], "scene_index": index} for g, index in scene["_groups"]]
+
+
+def _scene_files(scene, info):
+    files = _store(info).files
+    return [files[f] for f in scene["_files"]]
+
+
+def _scene_paths(scene, info):
+    base, sid = info.context["base_url"], scene["id"]
+    prefix = f"{base}/scene/{sid}"
+    stream = f"{prefix}/stream"
+    if info.context.get("stream_api_key"):
+        stream += f"?apikey={info.context['stream_api_key']}"
+    return {
+        "screenshot": f"{prefix}/screenshot?t={scene['_updated_unix']}",
+        "preview": f"{prefix}/preview",
+        "stream": stream,
+        "webp": f"{prefix}/webp",
+        "vtt": f"{base}/scene/{sid}_thumbs.vtt",
+        "sprite": f"{base}/scene/{sid}_sprite.jpg",
+        "funscript": f"{prefix}/funscript",
+        "interactive_heatmap": f"{prefix}/interactive_heatmap",
+        "caption": f"{prefix}/caption",
+    }
+
+
+def _file_fingerprint(video_file, _info, type):
+    return next((f["value"] for f in video_file["fingerprints"] if f["type"] == type), None)
+
+
+@functools.lru_cache(maxsize=1)
+def executable_schema() -> GraphQLSchema:
+    """Our subset schema with the emulator's resolvers attached (built once)."""
+    schema = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
+    resolvers = {
+        "Query": {
+            "findScene": _find_scene, "findScenes": _find_scenes,
+            "findStudio": _find_entity("studio"), "findPerformer": _find_entity("performer"),
+            "findTag": _find_entity("tag"), "findGroup": _find_entity("group"),
+            "configuration": _configuration, "systemStatus": _system_status,
+            "version": lambda _root, _info: dict(STASH_VERSION),
+        },
+        "Mutation": {
+            "sceneUpdate": _scene_update, "configurePlugin": _configure_plugin,
+            "runPluginTask": _run_plugin_task,
+        },
+        "Scene": {
+            "studio": _scene_studio, "performers": _scene_list("performer", "_performers"),
+            "tags": _scene_list("tag", "_tags"), "groups": _scene_groups,
+            "files": _scene_files, "paths": _scene_paths,
+        },
+        "VideoFile": {"fingerprint": _file_fingerprint},
+    }
+    for type_name, fields in resolvers.items():
+        graphql_type = schema.get_type(type_name)
+        for field_name, resolver in fields.items():
+            graphql_type.fields[field_name].resolve = resolver
+    return schema
+
+
+class Executor:
+    """Runs GraphQL requests against a store; parsed+validated documents are cached."""
+
+    def __init__(self, store: StashStore, cache_size: int = 256) -> None:
+        self.store = store
+        self.schema = executable_schema()
+        self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    def _document(self, query: str) -> DocumentNode | list[GraphQLError]:
+        with self._cache_lock:
+            cached = self._documents.get(query)
+            if cached is not None:
+                self._documents.move_to_end(query)
+                return cached
+        try:
+            document = parse(query)
+        except GraphQLSyntaxError as exc:
+            return [exc]
+        errors = validate(self.schema, document)
+        if errors:
+            return errors
+        with self._cache_lock:
+            self._documents[query] = document
+            while len(self._documents) > self._cache_size:
+                self._documents.popitem(last=False)
+        return document
+
+    def run(self, body, context: dict) -> tuple[int, dict]:
+        """(HTTP status, JSON response) for a decoded request body."""
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
+            return 422, {"errors": [{"message": "no operation provided",
+                                     "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}], "data": None}
+        variables = body.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            return 400, {"errors": [{"message": "variables must be an object"}], "data": None}
+        document = self._document(body["query"])
+        if isinstance(document, list):
+            code = "GRAPHQL_PARSE_FAILED" if isinstance(document[0], GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+            errors = [dict(e.formatted, extensions={"code": code}) for e in document]
+            return 422, {"errors": errors, "data": None}
+        with self.store.lock:
+            result = execute(
+                self.schema, document, variable_values=variables,
+                operation_name=body.get("operationName") or None,
+                context_value=dict(context, store=self.store),
+                is_awaitable=_never_awaitable,  # all resolvers are synchronous
+            )
+        if result.data is None and result.errors and not _is_resolver_error(result.errors):
+            # bad variables or operation name: a request error, not an execution error
+            return 422, {"errors": [e.formatted for e in result.errors], "data": None}
+        response: dict = {"data": result.data}
+        if result.errors:
+            response = {"errors": [e.formatted for e in result.errors], **response}
+        return 200, response
+
+
+def _never_awaitable(_value) -> bool:
+    return False
+
+
+def _is_resolver_error(errors: list[GraphQLError]) -> bool:
+    return any(e.path for e in errors)
