@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
+from shared.datadir import default_data_dir
 from shared.log import create_logger, log_progress
+from worker.auto_purge import maybe_auto_purge
 from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, run_drain
+from worker.lock import DrainLock
+from worker.queue import move_jobs
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
 
@@ -14,11 +19,27 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
 LINGER_SECONDS = 2.0
 
 
+def _adopt_stray_jobs(ctx: Any) -> None:
+    """Jobs a hook queued in the default folder (it could not read the settings) join ours."""
+    if not ctx.stash_dir:
+        return
+    default = default_data_dir(ctx.stash_dir)
+    if os.path.abspath(default) == os.path.abspath(ctx.data_dir) or not os.path.isdir(default):
+        return
+    with DrainLock(default) as held:
+        if held:
+            moved = move_jobs(default, ctx.data_dir)
+            if moved:
+                log_info(f"Moved {moved} job(s) queued in {default} into the data folder {ctx.data_dir}")
+
+
 def run(ctx: Any) -> dict[str, Any]:
     """Drain with the real Plex sync; log one summary line."""
     from worker.sync import SceneSync
 
     config = ctx.config
+    maybe_auto_purge(ctx.data_dir, config.dlq_retention_days)
+    _adopt_stray_jobs(ctx)
     sync = SceneSync(config, ctx.stash, ctx.data_dir)
     linger = float(ctx.args.get("linger") or LINGER_SECONDS)
     max_wait = float(ctx.args.get("max_wait") or MAX_WAIT_FOR_RETRY_SECONDS)

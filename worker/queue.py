@@ -89,6 +89,29 @@ def pending_jobs(data_dir: str) -> Iterator[dict[str, Any]]:
         conn.close()
 
 
+def move_jobs(source_dir: str, target_dir: str) -> int:
+    """Move every job not yet acked from the queue in ``source_dir`` to the one in
+    ``target_dir``; returns how many. Each job is added to the target before it is
+    deleted from the source, so a crash in between duplicates, never loses.
+
+    Used when a hook could not read the settings and queued in the default folder
+    while the *Data folder* setting points elsewhere.
+    """
+    if os.path.abspath(source_dir) == os.path.abspath(target_dir):
+        return 0
+    if not os.path.exists(os.path.join(queue_path(source_dir), DB_FILE)):
+        return 0
+    conn = _connect(source_dir)
+    try:
+        rows = conn.execute(f"SELECT _id, data FROM {_TABLE} WHERE status <= {_STATUS_UNACK} ORDER BY _id").fetchall()
+        for row_id, blob in rows:
+            enqueue(target_dir, pickle.loads(blob))
+            conn.execute(f"DELETE FROM {_TABLE} WHERE _id = ?", (row_id,))
+    finally:
+        conn.close()
+    return len(rows)
+
+
 class JobQueue:
     """The drain's view of the queue. Open it only while holding the drain lock.
 
@@ -141,3 +164,6 @@ class JobQueue:
     def close(self) -> None:
         """Close the SQLite connections."""
         self._queue.close()
+        # persist-queue's __del__ closes them again, from whatever thread the garbage
+        # collector runs in, which sqlite3 refuses noisily; closed is closed.
+        self._queue._getter = self._queue._putter = None

@@ -90,12 +90,12 @@ class SceneSync:
         scene_id = int(job["scene_id"])
         scene = self._fetch_scene(scene_id)
         desired = desired_metadata(scene, self.config)
-        poster, poster_sha = self._poster(scene, desired)
+        record = self.state.get(scene_id)
+        poster, poster_sha = self._poster(scene, desired, record)
         fingerprint = desired.fingerprint(extra=f"{poster_sha}|lock={self.config.lock_fields}")
         files = [f["path"] for f in scene.get("files") or [] if f.get("path")]
 
         match = self._match(scene_id, files)
-        record = self.state.get(scene_id)
         if record and record.rating_key == match.rating_key and record.fingerprint == fingerprint:
             self.counts["unchanged"] += 1
             log_trace(f"Scene {scene_id}: unchanged since the last sync")
@@ -106,17 +106,24 @@ class SceneSync:
             record = None  # a different item now: nothing of ours is on it
         params = edit_params(current, desired, lock=self.config.lock_fields,
                              owned_before=record.owned if record else {})
-        upload = poster is not None and (record is None or record.poster_sha != poster_sha or not current.has_poster)
+        upload = poster_sha is not None and (record is None or record.poster_sha != poster_sha
+                                             or not current.has_poster)
+        if upload and poster is None:
+            # The cover is one we uploaded before, but this item lacks it (re-added
+            # in Plex, or a new match): fetch the bytes after all.
+            poster, poster_sha = self._poster(scene, desired, None)
+            upload = poster is not None
         if upload:
+            assert poster is not None
             self.plex.upload_poster(match.rating_key, poster)
             self.counts["posters"] += 1
             if self.config.lock_fields:
                 params["thumb.locked"] = 1
         if params:
             self.plex.edit(current.section_id or match.section_id, match.rating_key, params)
-        self.state.put(SyncRecord(scene_id, match.rating_key, fingerprint, poster_sha if poster is not None else
-                                  (record.poster_sha if record else None),
-                                  {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
+        self.state.put(SyncRecord(scene_id, match.rating_key, fingerprint, poster_sha,
+                                  {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags},
+                                  poster_url=desired.poster_url if poster_sha else None))
         if params or upload:
             self.counts["written"] += 1
             log_debug(f"Scene {scene_id} → Plex item {match.rating_key}: {len(params)} fields"
@@ -137,9 +144,14 @@ class SceneSync:
             raise PermanentError(f"scene {scene_id} no longer exists in Stash")
         return scene
 
-    def _poster(self, scene: dict[str, Any], desired: DesiredMetadata) -> tuple[bytes | None, str | None]:
+    def _poster(self, scene: dict[str, Any], desired: DesiredMetadata,
+                record: SyncRecord | None) -> tuple[bytes | None, str | None]:
+        """The cover's bytes and hash; ``(None, known hash)`` when the URL (which Stash
+        changes with every scene update) is the one the last upload came from."""
         if not desired.poster_url:
             return None, None
+        if record and record.poster_sha and record.poster_url == desired.poster_url:
+            return None, record.poster_sha
         try:
             data, content_type = self.stash.fetch(desired.poster_url)
         except StashError as exc:

@@ -20,8 +20,10 @@ DB_FILE = "sync_state.db"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (
     scene_id INTEGER PRIMARY KEY, rating_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    poster_sha TEXT, owned TEXT NOT NULL DEFAULT '{}', synced_at REAL NOT NULL);
+    poster_sha TEXT, owned TEXT NOT NULL DEFAULT '{}', synced_at REAL NOT NULL, poster_url TEXT);
 """
+
+_COLUMNS = "scene_id, rating_key, fingerprint, poster_sha, owned, synced_at, poster_url"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class SyncRecord:
     poster_sha: str | None = None
     owned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     synced_at: float = 0.0
+    #: The cover URL the poster came from; Stash changes it (``?t=``) whenever the scene changes.
+    poster_url: str | None = None
 
 
 class SyncState:
@@ -44,16 +48,17 @@ class SyncState:
 
     def get(self, scene_id: int) -> SyncRecord | None:
         """The scene's last sync, or ``None``."""
-        row = self._conn.execute("SELECT * FROM scenes WHERE scene_id = ?", (int(scene_id),)).fetchone()
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM scenes WHERE scene_id = ?", (int(scene_id),)).fetchone()
         return _record(row) if row else None
 
     def put(self, record: SyncRecord) -> None:
         """Store (replace) a scene's record."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO scenes (scene_id, rating_key, fingerprint, poster_sha, owned, synced_at,"
+            " poster_url) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (int(record.scene_id), record.rating_key, record.fingerprint, record.poster_sha,
              json.dumps({k: list(v) for k, v in record.owned.items()}, ensure_ascii=False),
-             record.synced_at or time.time()),
+             record.synced_at or time.time(), record.poster_url),
         )
 
     def forget(self, scene_id: int) -> None:
@@ -62,7 +67,7 @@ class SyncState:
 
     def all(self) -> Iterator[SyncRecord]:
         """Every record (for reconcile)."""
-        for row in self._conn.execute("SELECT * FROM scenes"):
+        for row in self._conn.execute(f"SELECT {_COLUMNS} FROM scenes"):
             yield _record(row)
 
     def close(self) -> None:
@@ -72,4 +77,4 @@ class SyncState:
 
 def _record(row: tuple) -> SyncRecord:
     owned = {k: tuple(v) for k, v in json.loads(row[4] or "{}").items()}
-    return SyncRecord(int(row[0]), row[1], row[2], row[3], owned, float(row[5]))
+    return SyncRecord(int(row[0]), row[1], row[2], row[3], owned, float(row[5]), row[6])
