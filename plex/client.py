@@ -124,7 +124,8 @@ class PlexConnection:
     def server(self) -> PlexServer:
         """The connected ``PlexServer`` (one ``GET /`` the first time)."""
         if self._server is None:
-            self._session = self._make_session()
+            if self._session is None:
+                self._session = self._make_session()
             timeout = (self.config.connect_timeout, self.config.read_timeout)
             with self._translated():
                 self._server = PlexServer(self.config.plex_url, self.config.token(), session=self._session,

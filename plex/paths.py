@@ -24,7 +24,9 @@ def is_windows_path(path: str) -> bool:
 def normalize(path: str, *, case_insensitive: bool = False) -> str:
     """The form paths are compared in: forward slashes, no trailing slash, and
     lower case when asked (Windows drive letters are always case-insensitive)."""
-    text = path.replace("\\", "/")
+    # Only a Windows path has backslash separators; in a POSIX path a backslash is
+    # part of a file name ("Back\\slash.mp4"), and two such files are not one.
+    text = path.replace("\\", "/") if is_windows_path(path) else path
     if len(text) > 1:
         text = text.rstrip("/") or "/"
     if _DRIVE.match(text):
@@ -49,8 +51,11 @@ def map_path(stash_path: str, mappings: Sequence[PathMapping], *, case_insensiti
             best, best_len = rule, len(prefix)
     if best is None:
         return stash_path
-    # Cut the original (not lower-cased) path after the prefix, in normalized form.
-    rest = normalize(stash_path)[len(normalize(best.stash_prefix)):] if best_len > 1 else normalize(stash_path)
+    # Cut the original (not lower-cased) path after the prefix. Only a Windows path
+    # has backslash separators; in a POSIX path a backslash is part of a file name.
+    source = normalize(stash_path) if is_windows_path(stash_path) else stash_path
+    # Cut by folder count, not characters: lower-casing may change a name's length ("İ").
+    rest = "/".join(source.split("/")[len(normalize(best.stash_prefix).split("/")):]) if best_len > 1 else source
     rest = rest.lstrip("/")
     target = best.plex_prefix.rstrip("/\\")
     if is_windows_path(best.plex_prefix):
@@ -58,16 +63,25 @@ def map_path(stash_path: str, mappings: Sequence[PathMapping], *, case_insensiti
     return target + ("/" + rest if rest else "") if target else "/" + rest
 
 
+def is_under(path: str, folder: str, *, case_insensitive: bool = False) -> bool:
+    """Whether ``path`` is ``folder`` or inside it (``/media2/x`` is not inside ``/media``)."""
+    return _has_prefix(normalize(path, case_insensitive=case_insensitive),
+                       normalize(folder, case_insensitive=case_insensitive))
+
+
 def basename(path: str) -> str:
-    """The file name, for either separator."""
-    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    """The file name (a backslash separates only in Windows paths)."""
+    if is_windows_path(path):
+        path = path.replace("\\", "/")
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def parent(path: str) -> str:
     """The folder holding ``path``, in the path's own separator style."""
-    sep = "\\" if is_windows_path(path) else "/"
-    head = path.rstrip("/\\")
-    cut = max(head.rfind("/"), head.rfind("\\"))
+    windows = is_windows_path(path)
+    sep = "\\" if windows else "/"
+    head = path.rstrip("/\\" if windows else "/")
+    cut = max(head.rfind("/"), head.rfind("\\")) if windows else head.rfind("/")
     return head[:cut] if cut > 0 else sep
 
 

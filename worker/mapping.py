@@ -8,6 +8,7 @@ characters XML cannot hold are dropped, since Plex could not store them.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
@@ -77,6 +78,10 @@ def _date_fields(date: Any) -> tuple[str, str]:
     text = (date or "").strip() if isinstance(date, str) else ""
     match = _DATE.match(text)
     if not match:
+        return "", ""
+    try:
+        datetime.date.fromisoformat(text)   # "2021-02-30" has the shape but is no date: Plex answers 400
+    except ValueError:
         return "", ""
     return text, match.group(1)
 

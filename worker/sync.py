@@ -17,7 +17,7 @@ from plex.exceptions import PermanentError, PlexNotFound, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.matcher import Match, Matcher
 from plex.path_index import PathIndex
-from plex.paths import parent, same_file
+from plex.paths import is_under, parent, same_file
 from shared.log import create_logger
 from stash.client import StashClient, StashError
 from worker.mapping import DesiredMetadata, desired_metadata
@@ -91,7 +91,7 @@ class SceneSync:
         scene = self._fetch_scene(scene_id)
         desired = desired_metadata(scene, self.config)
         record = self.state.get(scene_id)
-        poster, poster_sha = self._poster(scene, desired, record)
+        poster, poster_sha = self._poster(scene, desired)
         fingerprint = desired.fingerprint(extra=f"{poster_sha}|lock={self.config.lock_fields}")
         files = [f["path"] for f in scene.get("files") or [] if f.get("path")]
 
@@ -106,13 +106,8 @@ class SceneSync:
             record = None  # a different item now: nothing of ours is on it
         params = edit_params(current, desired, lock=self.config.lock_fields,
                              owned_before=record.owned if record else {})
-        upload = poster_sha is not None and (record is None or record.poster_sha != poster_sha
+        upload = poster is not None and (record is None or record.poster_sha != poster_sha
                                              or not current.has_poster)
-        if upload and poster is None:
-            # The cover is one we uploaded before, but this item lacks it (re-added
-            # in Plex, or a new match): fetch the bytes after all.
-            poster, poster_sha = self._poster(scene, desired, None)
-            upload = poster is not None
         if upload:
             assert poster is not None
             self.plex.upload_poster(match.rating_key, poster)
@@ -122,8 +117,7 @@ class SceneSync:
         if params:
             self.plex.edit(current.section_id or match.section_id, match.rating_key, params)
         self.state.put(SyncRecord(scene_id, match.rating_key, fingerprint, poster_sha,
-                                  {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags},
-                                  poster_url=desired.poster_url if poster_sha else None))
+                                  {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
         if params or upload:
             self.counts["written"] += 1
             log_debug(f"Scene {scene_id} → Plex item {match.rating_key}: {len(params)} fields"
@@ -144,14 +138,12 @@ class SceneSync:
             raise PermanentError(f"scene {scene_id} no longer exists in Stash")
         return scene
 
-    def _poster(self, scene: dict[str, Any], desired: DesiredMetadata,
-                record: SyncRecord | None) -> tuple[bytes | None, str | None]:
-        """The cover's bytes and hash; ``(None, known hash)`` when the URL (which Stash
-        changes with every scene update) is the one the last upload came from."""
+    def _poster(self, scene: dict[str, Any], desired: DesiredMetadata) -> tuple[bytes | None, str | None]:
+        """The cover's bytes and hash, fetched every time: Stash's cover URL changes
+        only once a second, so the URL alone cannot prove the cover is unchanged,
+        and a local fetch (~3 ms) is cheaper than a missed cover."""
         if not desired.poster_url:
             return None, None
-        if record and record.poster_sha and record.poster_url == desired.poster_url:
-            return None, record.poster_sha
         try:
             data, content_type = self.stash.fetch(desired.poster_url)
         except StashError as exc:
@@ -195,7 +187,8 @@ class SceneSync:
             return
         self._scanned_folders.add(folder)
         sections = self.plex.sections()
-        inside = [s for s in sections if any(folder.startswith(loc.rstrip("/\\")) for loc in s.locations)]
+        inside = [s for s in sections if any(is_under(folder, loc, case_insensitive=self.config.path_case_insensitive)
+                                             for loc in s.locations)]
         for section in inside or sections:
             self.plex.scan(section.id, folder)
         log_info(f"Asked Plex to scan {folder} for new files")

@@ -20,10 +20,10 @@ DB_FILE = "sync_state.db"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (
     scene_id INTEGER PRIMARY KEY, rating_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    poster_sha TEXT, owned TEXT NOT NULL DEFAULT '{}', synced_at REAL NOT NULL, poster_url TEXT);
+    poster_sha TEXT, owned TEXT NOT NULL DEFAULT '{}', synced_at REAL NOT NULL);
 """
 
-_COLUMNS = "scene_id, rating_key, fingerprint, poster_sha, owned, synced_at, poster_url"
+_COLUMNS = "scene_id, rating_key, fingerprint, poster_sha, owned, synced_at"
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,6 @@ class SyncRecord:
     poster_sha: str | None = None
     owned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     synced_at: float = 0.0
-    #: The cover URL the poster came from; Stash changes it (``?t=``) whenever the scene changes.
-    poster_url: str | None = None
 
 
 class SyncState:
@@ -54,11 +52,10 @@ class SyncState:
     def put(self, record: SyncRecord) -> None:
         """Store (replace) a scene's record."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO scenes (scene_id, rating_key, fingerprint, poster_sha, owned, synced_at,"
-            " poster_url) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO scenes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             (int(record.scene_id), record.rating_key, record.fingerprint, record.poster_sha,
              json.dumps({k: list(v) for k, v in record.owned.items()}, ensure_ascii=False),
-             record.synced_at or time.time(), record.poster_url),
+             record.synced_at or time.time()),
         )
 
     def forget(self, scene_id: int) -> None:
@@ -77,4 +74,4 @@ class SyncState:
 
 def _record(row: tuple) -> SyncRecord:
     owned = {k: tuple(v) for k, v in json.loads(row[4] or "{}").items()}
-    return SyncRecord(int(row[0]), row[1], row[2], row[3], owned, float(row[5]), row[6])
+    return SyncRecord(int(row[0]), row[1], row[2], row[3], owned, float(row[5]))
