@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from shared.log import create_logger
 from stash.client import StashClient, StashError
-from worker.trigger import drain_request_needed, mark_drain_requested
+from worker.trigger import clear_drain_request, drain_request_needed, mark_drain_requested
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
 
@@ -22,6 +22,12 @@ def request_drain(stash: StashClient, data_dir: str) -> bool:
         mark_drain_requested(data_dir)
         stash.run_plugin_task(PROCESS_TASK)
     except (StashError, OSError) as exc:
+        # Nothing is pending after all: the next hook must ask again, not wait
+        # for the marker to go stale.
+        try:
+            clear_drain_request(data_dir)
+        except OSError:
+            pass
         log_warn(f"The work is queued, but asking Stash to process the queue failed ({exc}); "
                  f"run the '{PROCESS_TASK}' task to sync now")
         return False

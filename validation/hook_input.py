@@ -27,16 +27,44 @@ class HookCall(namedtuple("HookCall", "scene_id hook_type input_fields server_co
     __slots__ = ()
 
 
-def _whole_number(value: Any) -> int | None:
+#: Largest scene id: Stash's ids are 64-bit, and our SQLite columns are too.
+MAX_ID = 2**63 - 1
+
+
+def whole_number(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number (JSON number or ASCII digits), else ``None``.
+
+    The one rule both validators use for ids and ports: ``True``, ``4.5``, ``"+4"``,
+    ``"4.0"`` and non-ASCII digits (``"٣"``, ``"²"``) are not whole numbers.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
     return None
+
+
+def _check_server_connection(conn: dict[str, Any]) -> None:
+    # The same field types validation.stash_input.ServerConnection enforces.
+    for key in ("Scheme", "Host"):
+        if key in conn and not isinstance(conn[key], str):
+            raise InputError(f"invalid server_connection.{key}: expected text")
+    for key in ("Dir", "PluginDir"):
+        if conn.get(key) is not None and not isinstance(conn[key], str):
+            raise InputError(f"invalid server_connection.{key}: expected a folder path")
+    cookie = conn.get("SessionCookie")
+    if cookie is not None:
+        if not isinstance(cookie, dict):
+            raise InputError("invalid server_connection.SessionCookie: expected an object")
+        for key in ("Name", "Value"):
+            if key in cookie and not isinstance(cookie[key], str):
+                raise InputError(f"invalid server_connection.SessionCookie.{key}: expected text")
 
 
 def load_document(raw: str | bytes) -> dict[str, Any]:
@@ -45,6 +73,8 @@ def load_document(raw: str | bytes) -> dict[str, Any]:
         raise InputError("no input on stdin: PlexSync must be started by Stash")
     try:
         document = json.loads(raw)
+    except UnicodeDecodeError as exc:  # a ValueError without .msg / .lineno
+        raise InputError(f"stdin is not JSON (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
     except ValueError as exc:
         raise InputError(f"stdin is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(document, dict):
@@ -59,9 +89,10 @@ def parse_hook_call(document: dict[str, Any]) -> HookCall:
     conn = document.get("server_connection")
     if not isinstance(conn, dict):
         raise InputError("invalid server_connection: Input should be a valid dictionary or instance of ServerConnection")
-    port = _whole_number(conn.get("Port"))
+    port = whole_number(conn.get("Port"))
     if port is None or not 1 <= port <= 65535:
         raise InputError("invalid server_connection.Port: expected a port number")
+    _check_server_connection(conn)
     args = document.get("args") or {}
     if not isinstance(args, dict):
         raise InputError("invalid args: expected an object")
@@ -70,8 +101,8 @@ def parse_hook_call(document: dict[str, Any]) -> HookCall:
         raise InputError("invalid args.hookContext: a hook run needs a hookContext")
     if "id" not in ctx or ctx["id"] is None:
         raise InputError("invalid args.hookContext.id: the hook carries no scene id")
-    scene_id = _whole_number(ctx["id"])
-    if scene_id is None or scene_id <= 0:
+    scene_id = whole_number(ctx["id"])
+    if scene_id is None or not 0 < scene_id <= MAX_ID:
         raise InputError("invalid args.hookContext.id: the scene id must be a whole number")
     hook_type = ctx.get("type")
     if not isinstance(hook_type, str):

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from validation.hook_input import load_document
+from validation.hook_input import MAX_ID, load_document, whole_number
 from validation.stash_input_errors import InputError
 
 
@@ -33,12 +33,21 @@ class ServerConnection(BaseModel):
     Dir: Optional[str] = None
     PluginDir: Optional[str] = None
 
+    @field_validator("Port", mode="before")
+    @classmethod
+    def _numeric_port(cls, value: Any) -> Any:
+        # The hook's rule (validation.hook_input.whole_number): no True, no "+9999".
+        number = whole_number(value)
+        if number is None:
+            raise ValueError("expected a port number")
+        return number
+
 
 class HookContext(BaseModel):
     """Which object changed and which input fields the user sent."""
 
     model_config = ConfigDict(extra="allow")
-    id: int = Field(gt=0)
+    id: int = Field(gt=0, le=MAX_ID)
     type: str
     input: Optional[Any] = None
     inputFields: Optional[list[str]] = None
@@ -46,12 +55,12 @@ class HookContext(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _numeric_id(cls, value: Any) -> Any:
-        # Stash sends a JSON number; "45" is tolerated, 4.5 / True / "abc" are not.
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        # Stash sends a JSON number; "45" is tolerated, 4.5 / True / "abc" / "٣" are
+        # not: the hook's rule (validation.hook_input.whole_number), shared.
+        number = whole_number(value)
+        if number is None:
             raise ValueError("the scene id must be a whole number")
-        if isinstance(value, str) and not value.strip().isdigit():
-            raise ValueError("the scene id must be a whole number")
-        return value
+        return number
 
 
 class PluginArgs(BaseModel):

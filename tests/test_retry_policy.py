@@ -1,0 +1,98 @@
+"""worker/retry_policy.py: the pure retry-or-dead-letter decision."""
+
+import pickle
+
+import pytest
+from freezegun import freeze_time
+
+from plex.exceptions import (
+    ConfigurationError,
+    PermanentError,
+    PlexNotFound,
+    PlexSyncError,
+    PlexUnreachable,
+    TransientError,
+)
+from worker.retry_policy import Action, decide, retry_job
+
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture
+def frozen():
+    with freeze_time("2023-11-14 22:13:20") as clock:  # == NOW
+        yield clock
+
+
+def test_clock(frozen):
+    import time
+
+    assert time.time() == NOW
+
+
+def test_retry_job_sets_metadata_without_mutating(frozen, make_job):
+    job = make_job(3)
+    original = dict(job)
+    new, delay = retry_job(job, TransientError("429"))
+    assert job == original  # pure: the input is untouched
+    assert new["retry_count"] == 1
+    assert new["next_retry_at"] == NOW + delay and 0 <= delay <= 5
+    assert new["last_error_type"] == "TransientError"
+    assert pickle.loads(pickle.dumps(new)) == new
+    again, delay2 = retry_job(new, TransientError("429"))
+    assert again["retry_count"] == 2 and 0 <= delay2 <= 10
+
+
+def test_retry_after_from_the_server_is_honoured(frozen, make_job):
+    new, delay = retry_job(make_job(1), TransientError("429", retry_after=120))
+    assert delay == 120 and new["next_retry_at"] == NOW + 120
+
+
+@pytest.mark.parametrize("error, budget", [(TransientError("t"), 5), (PlexNotFound("nf"), 12)])
+def test_retries_until_budget_then_dead_letter(frozen, make_job, error, budget):
+    job = make_job(1)
+    for attempt in range(1, budget + 1):
+        decision = decide(job, error, budget)
+        assert decision.action is Action.RETRY, attempt
+        assert decision.job["retry_count"] == attempt
+        assert decision.job["next_retry_at"] >= NOW
+        job = decision.job
+    final = decide(job, error, budget)
+    assert final.action is Action.DEAD_LETTER
+    assert final.job["last_error_type"] == type(error).__name__
+
+
+@pytest.mark.parametrize("error", [PermanentError("ambiguous"), ValueError("bug"), KeyError("x")])
+def test_zero_budget_goes_straight_to_dead_letter(make_job, error):
+    assert decide(make_job(1), error, 0).action is Action.DEAD_LETTER
+
+
+def test_unreachable_waits_without_using_a_retry(frozen, make_job):
+    job = make_job(1, retry_count=2)
+    for outage in range(1, 30):
+        decision = decide(job, PlexUnreachable("connection refused"), 5)
+        assert decision.action is Action.WAIT_FOR_PLEX
+        assert decision.job["retry_count"] == 2  # untouched, however long Plex is down
+        assert decision.job["outage_count"] == outage
+        assert NOW <= decision.job["next_retry_at"] <= NOW + 80
+        job = decision.job
+
+
+def test_configuration_error_stops_and_keeps_the_job_as_is(make_job):
+    job = make_job(1)
+    decision = decide(job, ConfigurationError("401", setting="Plex token"), 5)
+    assert decision.action is Action.STOP
+    assert decision.job == job and "retry_count" not in decision.job
+
+
+def test_error_taxonomy_attributes():
+    assert issubclass(PlexUnreachable, TransientError)
+    for cls in (TransientError, PlexNotFound, PermanentError, ConfigurationError, PlexUnreachable):
+        assert issubclass(cls, PlexSyncError)
+    assert TransientError.max_retries == 5 and PlexNotFound.max_retries == 12 and PermanentError.max_retries == 0
+    assert TransientError.trips_breaker and PlexUnreachable.trips_breaker
+    assert not PlexNotFound.trips_breaker and not PermanentError.trips_breaker
+    assert not ConfigurationError.trips_breaker
+    assert not PlexUnreachable.consumes_retry and not ConfigurationError.consumes_retry
+    assert PlexNotFound("no item").message == "no item" and str(PlexNotFound("no item")) == "no item"
+    assert ConfigurationError("bad", setting="Plex token").setting == "Plex token"
