@@ -23,3 +23,10 @@ clean:
 # The main job end to end against the local Stash and Plex emulators.
 demo: $(STAMP)
 	$(PY) -m sandbox.demo
+
+.PHONY: package
+# The Stash plugin source: $(DIST)/plexsync.zip + $(DIST)/index.yml (release/build.py,
+# standard library only). Serve both files and add index.yml's URL in Stash.
+DIST ?= dist
+package:
+	$(PYTHON) -m release.build --out $(DIST)

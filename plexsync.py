@@ -2,7 +2,11 @@
 
 Reads one JSON document from stdin, writes one ``{"output", "error"}`` JSON to
 stdout, logs to stderr in Stash's protocol. Hooks take a standard-library-only
-path; everything heavy (pydantic, plexapi, persist-queue) loads only for tasks.
+path; everything heavy (pydantic, plexapi, persist-queue) loads only for tasks,
+after a check that says what to install when one is missing.
+
+Given command-line arguments (``python plexsync.py status``…), it is the command
+line instead (``plugin/cli.py``): Stash never passes any.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ import sys
 # PYTHONPATH (the plugins folder).
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     os.umask(0o077)  # every file we create (queue, DLQ, state) is private
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        from plugin.cli import main as cli_main
+
+        return cli_main(argv)
 
     from plugin.protocol import respond
     from shared.log import create_logger
@@ -39,9 +48,18 @@ def main() -> int:
 
         return handle_hook(document)
 
-    from plugin.tasks import handle_task
+    from plugin.deps import dependency_problem, import_error_problem
 
-    return handle_task(document)
+    problem = dependency_problem()
+    if problem is None:
+        try:
+            from plugin.tasks import handle_task
+
+            return handle_task(document)
+        except ModuleNotFoundError as exc:
+            problem = import_error_problem(exc)
+    log_error(problem)
+    return respond(error=problem)
 
 
 if __name__ == "__main__":

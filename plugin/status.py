@@ -62,11 +62,22 @@ def plex_summary(config: Any) -> dict[str, Any]:
         plex = PlexConnection(config)
         server = plex.server()
         latency_ms = (time.perf_counter() - started) * 1000
-        sections = [{"title": s.title, "id": s.key, "items": s.totalSize} for s in plex.sections()]
+        sections = [{"title": s.title, "id": s.id, "items": _section_size(plex, s.id)} for s in plex.sections()]
     except PlexSyncError as exc:
         return {"reachable": False, "error": str(exc), "error_type": type(exc).__name__}
+    finally:
+        plex.close()
     return {"reachable": True, "name": server.friendlyName, "version": server.version,
             "latency_ms": round(latency_ms, 1), "sections": sections}
+
+
+def _section_size(plex: Any, section_id: str) -> int | None:
+    """How many movies a section holds: one listing request for zero items (Plex sends the total)."""
+    container = plex.query(f"/library/sections/{section_id}/all?type=1",
+                           headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "0"})
+    if container is None:
+        return None
+    return int(container.get("totalSize") or container.get("size") or 0)
 
 
 def run(ctx: Any) -> dict[str, Any]:

@@ -1,12 +1,15 @@
 """Stash task menu entries: validate stdin, load settings, run the chosen operation.
 
 Every task shares one context (Stash client with API key, settings, data folder);
-each operation lives in its own module and is looked up in :data:`TASKS` by the
-``mode`` argument that ``plexsync.yml`` gives the task.
+each operation lives in its own module and is looked up in :func:`task_table` by the
+``mode`` argument that ``plexsync.yml`` gives the task. The command line
+(``plugin/cli.py``) builds the same context with :func:`make_context` and runs the
+same table through :func:`run_task`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -43,12 +46,22 @@ class TaskContext:
 TaskFn = Callable[[TaskContext], Any]
 
 
-def _task_table() -> dict[str, TaskFn]:
+class TaskError(Exception):
+    """A task cannot run or failed; the message is for the user.
+
+    A task raises it to fail cleanly; :func:`run_task` logs it and raises it on, and
+    :func:`make_context` raises it already logged.
+    """
+
+
+def task_table() -> dict[str, TaskFn]:
+    """Every task by its ``mode``; the Stash task menu and the command line share it."""
     # Imported here so a task loads only what it uses.
-    from plugin import dlq_tasks, process, status
+    from plugin import dlq_tasks, dry_run, process, status
 
     table: dict[str, TaskFn] = {
         "process": process.run,
+        "process_dry_run": dry_run.run,
         "status": status.run,
         "reset_breaker": status.reset_breaker,
         "dlq_show": dlq_tasks.show,
@@ -64,6 +77,54 @@ def _task_table() -> dict[str, TaskFn]:
     return table
 
 
+_task_table = task_table  # the name older callers use
+
+
+def make_context(stash: StashClient, settings: dict[str, Any], args: dict[str, Any], *,
+                 stash_dir: str | None, data_dir: str | None = None) -> TaskContext:
+    """The context every task gets: logging verbosity set, data folder chosen and created.
+
+    ``data_dir`` overrides the choice (``$PLEXSYNC_DATA_DIR``, the *Data folder*
+    setting, ``<stash_dir>/plexsync``). Raises :class:`TaskError` (logged).
+    """
+    set_verbose(bool(settings.get("debug_logging")))
+    try:
+        chosen = data_dir or resolve_data_dir(stash_dir, settings.get("data_dir"))
+        folder = ensure_private_dir(os.path.abspath(os.path.expanduser(chosen)))
+    except (OSError, ValueError) as exc:
+        message = f"'Data folder' cannot be used: {exc}"
+        log_error(message)
+        raise TaskError(message) from None
+    return TaskContext(stash=stash, settings=settings, data_dir=folder, args=args, stash_dir=stash_dir)
+
+
+def run_task(fn: TaskFn, context: TaskContext) -> Any:
+    """Run one task; returns its output. Raises :class:`TaskError` (logged) when it fails."""
+    try:
+        return fn(context)
+    except TaskError as exc:
+        log_error(str(exc))
+        raise
+    except ConfigError as exc:
+        log_error(str(exc))
+        raise TaskError(str(exc)) from None
+    except StashError as exc:
+        log_error(f"PlexSync lost Stash: {exc}")
+        raise TaskError(str(exc)) from None
+
+
+def _check_reconcile_schedule(ctx: TaskContext) -> None:
+    """Ask Stash for the automatic reconcile when it is due (bad settings: the task reports them)."""
+    try:
+        interval = ctx.config.reconcile_interval
+    except ConfigError:
+        return
+    if interval != "off":
+        from reconciliation.scheduler import maybe_request_reconcile
+
+        maybe_request_reconcile(ctx.stash, ctx.data_dir, interval)
+
+
 def handle_task(document: dict[str, Any]) -> int:
     """Run the task named by ``args.mode`` in the parsed stdin ``document``; returns the exit code."""
     try:
@@ -72,7 +133,7 @@ def handle_task(document: dict[str, Any]) -> int:
         log_error(f"PlexSync: {exc}")
         return respond(error=str(exc))
 
-    tasks = _task_table()
+    tasks = task_table()
     mode = plugin_input.mode
     if mode == "hook":
         message = "invalid args.hookContext: a hook run needs a hookContext with the scene id"
@@ -91,23 +152,13 @@ def handle_task(document: dict[str, Any]) -> int:
     except StashError as exc:
         log_error(f"PlexSync cannot talk to Stash: {exc}")
         return respond(error=str(exc))
-    set_verbose(bool(settings.get("debug_logging")))
-
-    try:
-        data_dir = ensure_private_dir(resolve_data_dir(conn.Dir, settings.get("data_dir")))
-    except (OSError, ValueError) as exc:
-        message = f"'Data folder' cannot be used: {exc}"
-        log_error(message)
-        return respond(error=message)
 
     args = {k: v for k, v in plugin_input.args.model_dump().items() if k not in ("mode", "hookContext")}
-    context = TaskContext(stash=stash, settings=settings, data_dir=data_dir, args=args, stash_dir=conn.Dir)
     try:
-        output = tasks[mode](context)
-    except ConfigError as exc:
-        log_error(str(exc))
-        return respond(error=str(exc))
-    except StashError as exc:
-        log_error(f"PlexSync lost Stash: {exc}")
+        context = make_context(stash, settings, args, stash_dir=conn.Dir)
+        if mode != "reconcile":  # a reconcile resets the schedule itself
+            _check_reconcile_schedule(context)
+        output = run_task(tasks[mode], context)
+    except TaskError as exc:
         return respond(error=str(exc))
     return respond(output=output)

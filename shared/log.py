@@ -4,6 +4,10 @@ Stash reads a plugin's stderr line by line; a line ``"\\x01" + L + "\\x02" + tex
 is logged at level L (t, d, i, w, e) and ``p`` carries a task's progress (0..1).
 Every message passes through :func:`redact` so a registered secret (the Plex token)
 never reaches Stash's log, whatever code path produced the text.
+
+The command line (``plugin/cli.py``) switches to :func:`set_output_mode` ``"terminal"``:
+plain lines for a person (info on stdout, the rest on stderr prefixed ``warning:``,
+``error:``…), and progress drawn as a bar only when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ _MASK = "****"
 
 _secrets: set[str] = set()
 _verbose = True
+
+OUTPUT_MODES = ("stash", "terminal")
+_mode = "stash"
+#: Terminal mode: whether info lines go to stdout (off when stdout carries JSON).
+_info_to_stdout = True
+_TERMINAL_PREFIX = {"t": "trace: ", "d": "debug: ", "i": "", "w": "warning: ", "e": "error: "}
+# Control characters (escape sequences from a scene title, Stash's \x01 framing) are
+# shown as U+FFFD in a terminal, never interpreted; tab stays.
+_CONTROL = {c: 0xFFFD for c in (*range(0x20), *range(0x7F, 0xA0)) if c != 0x09}
+_BAR_WIDTH = 30
+_BAR_MIN_INTERVAL = 0.1  # seconds between redraws of an unchanged percentage
+_bar: dict[str, float] | None = None  # the bar on screen: {"fraction", "drawn_at"}
 
 
 def register_secret(secret: str | None) -> None:
@@ -46,6 +62,24 @@ def set_verbose(verbose: bool) -> None:
     _verbose = verbose
 
 
+def set_output_mode(mode: str, *, info_to_stdout: bool = True) -> None:
+    """``"stash"`` (the default): Stash's stderr protocol. ``"terminal"``: plain text.
+
+    In terminal mode info lines go to stdout (to stderr when ``info_to_stdout`` is
+    false, e.g. when stdout carries JSON), other levels to stderr prefixed with their
+    level, and progress is drawn as a bar on stderr only when stderr is a terminal.
+    """
+    global _mode, _info_to_stdout, _bar
+    if mode not in OUTPUT_MODES:
+        raise ValueError(f"unknown output mode {mode!r}: expected one of {', '.join(OUTPUT_MODES)}")
+    _mode, _info_to_stdout, _bar = mode, info_to_stdout, None
+
+
+def output_mode() -> str:
+    """The current output mode, ``"stash"`` or ``"terminal"``."""
+    return _mode
+
+
 def _cap(line: str) -> str:
     data = line.encode("utf-8")
     if len(data) <= MAX_LINE_BYTES:
@@ -53,17 +87,70 @@ def _cap(line: str) -> str:
     return data[: MAX_LINE_BYTES - len(_TRUNCATED.encode())].decode("utf-8", "ignore") + _TRUNCATED
 
 
-def _emit(level: str, message: object) -> None:
-    text = redact(str(message))
-    lines = text.splitlines() or [""]
-    out = "".join(f"\x01{level}\x02{_cap(line)}\n" for line in lines)
+def _write(stream: object, text: str) -> None:
     try:
-        sys.stderr.write(out)
-        sys.stderr.flush()
-    except (OSError, ValueError):
+        stream.write(text)  # type: ignore[attr-defined]
+        stream.flush()  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):
         # Stash went away (broken pipe) or stderr is closed: logging must never
         # turn into the error that loses a job.
         pass
+
+
+def _emit(level: str, message: object) -> None:
+    if _mode == "terminal":
+        _emit_terminal(level, message)
+        return
+    text = redact(str(message))
+    lines = text.splitlines() or [""]
+    _write(sys.stderr, "".join(f"\x01{level}\x02{_cap(line)}\n" for line in lines))
+
+
+def _is_tty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _bar_text(fraction: float) -> str:
+    filled = int(round(fraction * _BAR_WIDTH))
+    return f"\r[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {fraction * 100:3.0f}%"
+
+
+def _emit_terminal(level: str, message: object) -> None:
+    global _bar
+    if level == "p":
+        if not _is_tty(sys.stderr):
+            return  # a bar makes no sense in a file or a pipe
+        import time  # terminal mode only: keep the hook's imports minimal
+
+        fraction = float(str(message))
+        now = time.monotonic()
+        if (_bar is not None and fraction < 1.0 and int(fraction * 100) == int(_bar["fraction"] * 100)
+                and now - _bar["drawn_at"] < _BAR_MIN_INTERVAL):
+            return
+        done = fraction >= 1.0
+        _write(sys.stderr, _bar_text(fraction) + ("\n" if done else ""))
+        _bar = None if done else {"fraction": fraction, "drawn_at": now}
+        return
+    lines = redact(str(message)).splitlines() or [""]
+    prefix = _TERMINAL_PREFIX.get(level, "")
+    out = "".join(f"{prefix}{line.translate(_CONTROL)}\n" for line in lines)
+    if _bar is not None:
+        # Wipe the bar, print the line where it was, then draw the bar again below it.
+        _write(sys.stderr, "\r" + " " * (_BAR_WIDTH + 8) + "\r")
+    _write(sys.stdout if level == "i" and _info_to_stdout else sys.stderr, out)
+    if _bar is not None:
+        _write(sys.stderr, _bar_text(_bar["fraction"]))
+
+
+def end_progress() -> None:
+    """Terminal mode: end a progress bar left on screen, so what follows starts on a new line."""
+    global _bar
+    if _bar is not None:
+        _write(sys.stderr, "\n")
+        _bar = None
 
 
 def log_progress(fraction: float) -> None:

@@ -1,0 +1,122 @@
+"""The third-party packages tasks need, checked before a task starts.
+
+The hook uses the standard library only and never comes here. A task (or the
+command line) first looks for each package without importing it; when one is
+missing it asks the PythonDepManager plugin to install it (if that plugin is
+installed: Stash puts the plugins folder on ``PYTHONPATH``), and when that is not
+possible it produces one line that says exactly what to install, instead of a
+traceback. Standard library only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import NamedTuple
+
+
+class Requirement(NamedTuple):
+    """One runtime dependency (keep in step with requirements.txt)."""
+
+    module: str     # what we import
+    package: str    # what pip installs
+    dep_spec: str   # the same for PythonDepManager's ensure_import ("module:package==version")
+
+
+#: PythonDepManager understands only ``==`` and ``>=``. persist-queue is pinned exactly
+#: (the hook writes its table format), plexapi to the tested release, the others have
+#: a floor. ``tests/test_deps.py`` checks these against requirements.txt.
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement("pydantic", "pydantic", "pydantic>=2.6"),
+    Requirement("plexapi", "plexapi", "plexapi==4.18.3"),
+    Requirement("persistqueue", "persist-queue", "persistqueue:persist-queue==1.1.0"),
+    Requirement("requests", "requests", "requests>=2.31"),
+)
+DEP_MANAGER = "PythonDepManager"
+#: Our own top-level packages: a missing one is a broken install, not a dependency.
+OWN_PACKAGES = frozenset({"plugin", "worker", "plex", "stash", "validation", "shared", "reconciliation"})
+
+
+def plugin_dir() -> str:
+    """The folder holding plexsync.py and requirements.txt."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_requirements() -> list[Requirement]:
+    """The requirements that cannot be imported (looked up, not imported: fast)."""
+    return [req for req in REQUIREMENTS if not _installed(req.module)]
+
+
+def _quote(path: str) -> str:
+    if not any(ch.isspace() or ch in "'\"&;|()$`" for ch in path):
+        return path
+    return f'"{path}"'
+
+
+def install_hint(packages: list[str], note: str = "", *, in_stash: bool = True) -> str:
+    """The one line telling the user what to install, and with which Python.
+
+    ``in_stash``: run by Stash (mention PythonDepManager), not from the command line.
+    """
+    python = sys.executable or "python3"
+    requirements = os.path.join(plugin_dir(), "requirements.txt")
+    names = ", ".join(packages)
+    what = "package" if len(packages) == 1 else "packages"
+    which = f"the Python Stash runs ({python})" if in_stash else f"this Python ({python})"
+    line = (f"PlexSync needs the Python {what} {names}, not installed for {which}"
+            f"{f' ({note})' if note else ''}: run `{_quote(python)} -m pip install -r {_quote(requirements)}`")
+    if in_stash:
+        line += f", or install the {DEP_MANAGER} plugin (Stash's CommunityScripts plugin source) and run the task again"
+    return line
+
+
+def _install_with_dep_manager(missing: list[Requirement]) -> str:
+    """Ask PythonDepManager to install ``missing``; returns a note on failure, "" on success."""
+    if not _installed(DEP_MANAGER):
+        return ""
+    try:
+        from PythonDepManager import ensure_import  # type: ignore[import-not-found]
+
+        ensure_import(*(req.dep_spec for req in missing))
+    except Exception as exc:  # noqa: BLE001 - whatever it raises, the user gets the pip line
+        return f"{DEP_MANAGER} could not install them: {type(exc).__name__}: {exc}"
+    importlib.invalidate_caches()
+    return ""
+
+
+def dependency_problem(*, in_stash: bool = True) -> str | None:
+    """``None`` when every requirement is importable; otherwise the one line to log.
+
+    Run by Stash (``in_stash``), missing packages are first handed to PythonDepManager
+    when that plugin is installed.
+    """
+    missing = missing_requirements()
+    if not missing:
+        return None
+    note = ""
+    if in_stash:
+        note = _install_with_dep_manager(missing)
+        missing = missing_requirements()
+        if not missing:
+            return None
+    return install_hint([req.package for req in missing], note, in_stash=in_stash)
+
+
+def import_error_problem(exc: ModuleNotFoundError, *, in_stash: bool = True) -> str:
+    """The one line for a module found missing only at import time: a dependency of a
+    dependency, or one of PlexSync's own files (an incomplete install)."""
+    name = exc.name or str(exc)
+    top = name.partition(".")[0]
+    if top in OWN_PACKAGES:
+        return (f"PlexSync's files are incomplete (no module named {name!r} in {plugin_dir()}): "
+                "reinstall the plugin")
+    known = {req.module: req.package for req in REQUIREMENTS}
+    return install_hint([known.get(top, top)], note=f"no module named {name!r}", in_stash=in_stash)
