@@ -67,4 +67,9 @@ def handle_hook(document: dict[str, Any]) -> int:
     log_debug(f"Scene {call.scene_id}: queued ({call.hook_type})")
 
     request_drain(stash, data_dir)
+    interval = str(settings.get("reconcile_interval") or "off").strip().lower()
+    if interval != "off":  # unknown values count as off in the scheduler
+        from reconciliation.scheduler import maybe_request_reconcile
+
+        maybe_request_reconcile(stash, data_dir, interval)
     return respond(output="queued")
