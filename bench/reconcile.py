@@ -280,7 +280,7 @@ def seed_sync_state(servers: Servers, data_dir: str) -> float:
     from plex.path_index import PathIndex
     from plex.paths import mapped_files
     from reconciliation.compare import sync_fingerprint
-    from reconciliation.reconcile import index_signature
+    from plex.path_index import index_signature
     from shared.sqlite import transaction
     from worker.mapping import desired_metadata
     from worker.sync_state import SyncRecord, SyncState

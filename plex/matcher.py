@@ -12,7 +12,7 @@ that is unambiguous). Nothing here is an outage: failures are ``PlexNotFound``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from plex.client import PlexConnection
 from plex.exceptions import PermanentError, PlexNotFound
@@ -23,6 +23,37 @@ from shared.log import create_logger
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("matcher")
 
 _MAX_LISTED_CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class NameChoice:
+    """The outcome of the file-name rule."""
+
+    part: IndexedPart | None
+    candidates: tuple[IndexedPart, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        """Several items share the name and none could be chosen."""
+        return self.part is None and len(self.candidates) > 1
+
+
+def choose_by_name(path: str, candidates: Sequence[IndexedPart], *, strict: bool, case_insensitive: bool,
+                   taken: Callable[[str], bool] = lambda _key: False) -> NameChoice:
+    """The file-name rule, used only when no full path matches: a unique name wins;
+    among several, with loose matching, the one whose folders match best (and more
+    than the name); otherwise ambiguous. Items ``taken`` by another scene never count:
+    a same-named file that another scene already owns is not this scene's file."""
+    unique = tuple(c for c in {c.rating_key: c for c in candidates}.values() if not taken(c.rating_key))
+    if len(unique) == 1:
+        return NameChoice(unique[0], unique)
+    if len(unique) > 1 and not strict:
+        depth = {c.rating_key: common_suffix_depth(path, c.path, case_insensitive=case_insensitive) for c in unique}
+        best = max(depth.values())
+        winners = [c for c in unique if depth[c.rating_key] == best]
+        if len(winners) == 1 and best > 1:
+            return NameChoice(winners[0], unique)
+    return NameChoice(None, unique)
 
 
 @dataclass(frozen=True)
@@ -48,8 +79,9 @@ class Matcher:
         """The scene's files as Plex should see them, primary first."""
         return mapped_files(stash_files, self.config.path_mappings, case_insensitive=self.config.path_case_insensitive)
 
-    def match(self, stash_files: Sequence[str]) -> Match:
-        """The item for a scene with these files (primary first)."""
+    def match(self, stash_files: Sequence[str], taken: Callable[[str], bool] = lambda _key: False) -> Match:
+        """The item for a scene with these files (primary first); ``taken(rating_key)``
+        says an item already belongs to another scene (excluded from the name rule)."""
         wanted = self.plex_paths(stash_files)
         if not wanted:
             raise PermanentError("the scene has no files, so there is nothing to find in Plex")
@@ -60,7 +92,7 @@ class Matcher:
             found = self._ask_plex(path)
             if found:
                 return found
-        return self._by_name(wanted)
+        return self._by_name(wanted, taken)
 
     def _ask_plex(self, path: str) -> Match | None:
         for section in self.plex.sections():
@@ -73,17 +105,27 @@ class Matcher:
                 return Match(item.rating_key, item.section_id, plex_path, "exact")
         return None
 
-    def _by_name(self, wanted: list[str]) -> Match:
+    def _by_name(self, wanted: list[str], taken: Callable[[str], bool]) -> Match:
         for path in wanted:
             candidates = self._name_candidates(path)
             if not candidates:
                 continue
-            if len(candidates) == 1:
-                only = candidates[0]
-                log_warn(f"No Plex file at {path}; matched by file name to {only.path}. "
-                         "If Plex and Stash see different folders, set 'Path mappings'.")
-                return Match(only.rating_key, only.section_id, only.path, "name")
-            return self._choose(path, candidates)
+            choice = choose_by_name(path, candidates, strict=self.config.strict_matching,
+                                    case_insensitive=self.config.path_case_insensitive, taken=taken)
+            if choice.part is not None:
+                if len(choice.candidates) == 1:
+                    log_warn(f"No Plex file at {path}; matched by file name to {choice.part.path}. "
+                             "If Plex and Stash see different folders, set 'Path mappings'.")
+                else:
+                    log_warn(f"{len(choice.candidates)} Plex files are named {basename(path)}; chose "
+                             f"{choice.part.path} (closest folders to {path})")
+                return Match(choice.part.rating_key, choice.part.section_id, choice.part.path, "name")
+            if choice.candidates:
+                listing = "; ".join(c.path for c in choice.candidates[:_MAX_LISTED_CANDIDATES])
+                extra = len(choice.candidates) - _MAX_LISTED_CANDIDATES
+                more = f" and {extra} more" if extra > 0 else ""
+                raise PermanentError(f"no Plex file at {path}, and {len(choice.candidates)} Plex files share its "
+                                     f"name: {listing}{more}. Set 'Path mappings' so the full path matches.")
         libraries = ", ".join(s.title for s in self.plex.sections())
         raise PlexNotFound(f"Plex has no item for {wanted[0]}" + (f" (+{len(wanted) - 1} more files)" if len(wanted) > 1 else "")
                            + f" in {libraries}; if the file is there, check 'Path mappings'")
@@ -102,21 +144,6 @@ class Matcher:
                         if self._same(basename(f), name):
                             found.setdefault(item.rating_key, IndexedPart(f, item.rating_key, item.section_id))
         return list(found.values())
-
-    def _choose(self, path: str, candidates: list[IndexedPart]) -> Match:
-        listing = "; ".join(c.path for c in candidates[:_MAX_LISTED_CANDIDATES])
-        more = f" and {len(candidates) - _MAX_LISTED_CANDIDATES} more" if len(candidates) > _MAX_LISTED_CANDIDATES else ""
-        if not self.config.strict_matching:
-            depth = {c.rating_key: common_suffix_depth(path, c.path, case_insensitive=self.config.path_case_insensitive)
-                     for c in candidates}
-            best = max(depth.values())
-            winners = [c for c in candidates if depth[c.rating_key] == best]
-            if len(winners) == 1 and best > 1:
-                log_warn(f"{len(candidates)} Plex files are named {basename(path)}; chose {winners[0].path} "
-                         f"(closest folders to {path})")
-                return Match(winners[0].rating_key, winners[0].section_id, winners[0].path, "name")
-        raise PermanentError(f"no Plex file at {path}, and {len(candidates)} Plex files share its name: "
-                             f"{listing}{more}. Set 'Path mappings' so the full path matches.")
 
     def _same(self, a: str, b: str) -> bool:
         return same_file(a, b, case_insensitive=self.config.path_case_insensitive)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from plex.item_state import ListedItem
 from plex.paths import basename, normalize
@@ -29,6 +29,12 @@ CREATE INDEX IF NOT EXISTS parts_key ON parts (rating_key);
 CREATE TABLE IF NOT EXISTS sections (section_id TEXT PRIMARY KEY, built_at REAL NOT NULL, items INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def index_signature(config: Any) -> str:
+    """What the index's entries depend on besides case: the chosen libraries. Every
+    user of the index must pass this (a different one wipes the others' entries)."""
+    return "libraries=" + ",".join(sorted(n.casefold() for n in config.plex_libraries))
 
 
 @dataclass(frozen=True)

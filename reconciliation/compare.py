@@ -23,7 +23,6 @@ from typing import Mapping, Optional, Sequence
 
 from plex.item_state import SCALARS
 from plex.path_index import IndexedPart
-from plex.paths import common_suffix_depth
 from worker.mapping import DesiredMetadata
 from worker.sync_state import SyncRecord
 
@@ -124,31 +123,3 @@ def judge(desired: DesiredMetadata, record: Optional[SyncRecord], rating_key: st
     return IN_SYNC
 
 
-@dataclass(frozen=True)
-class NameChoice:
-    """The outcome of the file-name fallback."""
-
-    part: Optional[IndexedPart]
-    candidates: tuple[IndexedPart, ...] = ()
-
-    @property
-    def ambiguous(self) -> bool:
-        """Several items share the name and none could be chosen."""
-        return self.part is None and len(self.candidates) > 1
-
-
-def choose_by_name(path: str, candidates: Sequence[IndexedPart], *, strict: bool,
-                   case_insensitive: bool) -> NameChoice:
-    """The matcher's name rule: a unique name wins; among several, with loose matching,
-    the one whose folders match best (and more than the name); otherwise ambiguous."""
-    unique = tuple({c.rating_key: c for c in candidates}.values())
-    if len(unique) == 1:
-        return NameChoice(unique[0], unique)
-    if len(unique) > 1 and not strict:
-        depth = {c.rating_key: common_suffix_depth(path, c.path, case_insensitive=case_insensitive)
-                 for c in unique}
-        best = max(depth.values())
-        winners = [c for c in unique if depth[c.rating_key] == best]
-        if len(winners) == 1 and best > 1:
-            return NameChoice(winners[0], unique)
-    return NameChoice(None, unique)

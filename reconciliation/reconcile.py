@@ -20,7 +20,6 @@ Only the scenes of one page are held at a time: memory grows with the Plex libra
 
 from __future__ import annotations
 
-import pickle
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -29,22 +28,22 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from plex.client import PlexConnection
 from plex.exceptions import PlexSyncError
 from plex.item_state import ListedItem
-from plex.path_index import IndexedPart, PathIndex
+from plex.matcher import NameChoice, choose_by_name
+from plex.path_index import IndexedPart, PathIndex, index_signature
 from plex.paths import mapped_files, normalize, parent
 from reconciliation import state as reconcile_state
 from reconciliation.compare import (
-    DRIFT_MARK, DRIFTED_IN_PLEX, MISSING_IN_PLEX, IN_SYNC, ListingDigest, NameChoice, Verdict, choose_by_name,
+    DRIFT_MARK, DRIFTED_IN_PLEX, MISSING_IN_PLEX, IN_SYNC, ListingDigest, Verdict,
     judge, listing_digest,
 )
 from reconciliation.prefetch import Prefetch, batched
 from reconciliation.summary import ReconcileSummary
 from shared.log import create_logger
-from shared.sqlite import transaction
 from stash.client import StashClient
 from worker.dlq import DeadLetterQueue
 from worker.jobs import new_job
 from worker.mapping import desired_metadata
-from worker.queue import enqueue, pending_jobs
+from worker.queue import enqueue, enqueue_many, pending_jobs
 from worker.sync_state import SyncRecord, SyncState
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("reconcile")
@@ -68,12 +67,6 @@ LISTING_AHEAD = 4
 NOT_FOUND_ERROR = "PlexNotFound"
 
 ProgressFn = Callable[[int, int], None]
-
-
-def index_signature(config: Any) -> str:
-    """The path index's signature, exactly as :class:`worker.sync.SceneSync` builds it
-    (a different one would make the two wipe each other's index)."""
-    return "libraries=" + ",".join(sorted(n.casefold() for n in config.plex_libraries))
 
 
 def parse_stash_time(text: Any) -> Optional[datetime]:
@@ -108,26 +101,6 @@ def _later(a: Optional[str], b: Optional[str]) -> Optional[str]:
         return b if tb > ta else a
     except TypeError:  # one naive, one aware: trust the newer text's form
         return b
-
-
-def _enqueue_many(data_dir: str, jobs: list[dict[str, Any]]) -> None:
-    """Append ``jobs`` to the queue in one transaction.
-
-    :func:`worker.queue.enqueue` opens the queue file once per job (~3 ms), which
-    would make a first reconcile of 100,000 never-synced scenes take minutes. Same
-    table, row and pickle format as ``enqueue`` (whose private constants it uses).
-    """
-    from worker import queue as job_queue
-
-    conn = job_queue._connect(data_dir)
-    try:
-        now = time.time()
-        rows = [(pickle.dumps(job, protocol=job_queue._PICKLE_PROTOCOL), now) for job in jobs]
-        with transaction(conn):
-            conn.executemany(f"INSERT INTO {job_queue._TABLE} (data, timestamp, status) "
-                             f"VALUES (?, ?, {job_queue._STATUS_INITED})", rows)
-    finally:
-        conn.close()
 
 
 class _ImmediatePutter:
@@ -286,7 +259,7 @@ class Reconciler:
             summary.no_files += 1
             return
         wanted = mapped_files(files, self.config.path_mappings, case_insensitive=self.config.path_case_insensitive)
-        part, choice = self._match(wanted)
+        part, choice = self._match(int(scene["id"]), wanted)
         if part is None:
             if choice is not None and choice.ambiguous:
                 summary.ambiguous += 1
@@ -307,7 +280,7 @@ class Reconciler:
             return
         self._enqueue(scene, verdict, record)
 
-    def _match(self, wanted: list[str]) -> tuple[Optional[IndexedPart], Optional[NameChoice]]:
+    def _match(self, scene_id: int, wanted: list[str]) -> tuple[Optional[IndexedPart], Optional[NameChoice]]:
         """The Plex part for the scene's files: exact path first, then the file-name rule."""
         for path in wanted:
             parts = self.index.lookup(path)
@@ -317,7 +290,8 @@ class Reconciler:
             candidates = self.index.by_name(path)
             if candidates:
                 choice = choose_by_name(path, candidates, strict=self.config.strict_matching,
-                                        case_insensitive=self.config.path_case_insensitive)
+                                        case_insensitive=self.config.path_case_insensitive,
+                                        taken=self.sync_state.taken_by_other(scene_id))
                 return choice.part, choice
         return None, None
 
@@ -359,7 +333,7 @@ class Reconciler:
 
     def _flush(self) -> None:
         if self.jobs:
-            _enqueue_many(self.data_dir, self.jobs)
+            enqueue_many(self.data_dir, self.jobs)
             self.jobs = []
 
     def _requeue_dead(self) -> None:

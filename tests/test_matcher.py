@@ -144,6 +144,19 @@ def test_unique_name_fallback_warns(plex_emu, make_matcher, parse_log, capsys):
     assert "Path mappings" in warning
 
 
+def test_name_fallback_never_takes_an_item_another_scene_owns(plex_emu, make_matcher):
+    owned = plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/Elsewhere/a film.mp4"])
+    with pytest.raises(PlexNotFound):
+        make_matcher().match(["/stash/Studio/a film.mp4"], taken=lambda key: key == str(owned))
+
+
+def test_name_fallback_skips_owned_items_among_same_named_ones(plex_emu, make_matcher):
+    owned = plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/One/a film.mp4"])
+    free = plex_emu.add_item(plex_emu.section_id, "B", [f"{MOVIES}/Two/a film.mp4"])
+    match = make_matcher().match(["/stash/Studio/a film.mp4"], taken=lambda key: key == str(owned))
+    assert match.rating_key == str(free) and match.how == "name"
+
+
 def test_name_fallback_uses_a_complete_index_without_asking_plex(plex_emu, make_matcher):
     key = plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/Elsewhere/a.mp4"])
     matcher = make_matcher()

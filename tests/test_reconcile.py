@@ -20,13 +20,14 @@ import pytest
 
 from plex.client import PlexConnection
 from plex.exceptions import PlexUnreachable
-from plex.path_index import IndexedPart, PathIndex
+from plex.matcher import choose_by_name
+from plex.path_index import IndexedPart, PathIndex, index_signature
 from reconciliation import compare
 from reconciliation.compare import (
-    CHANGED_IN_STASH, DRIFT_MARK, DRIFTED_IN_PLEX, MISSING_IN_PLEX, MOVED_IN_PLEX, NEVER_SYNCED, choose_by_name,
+    CHANGED_IN_STASH, DRIFT_MARK, DRIFTED_IN_PLEX, MISSING_IN_PLEX, MOVED_IN_PLEX, NEVER_SYNCED,
     drifted_fields, judge, listing_digest, sync_fingerprint,
 )
-from reconciliation.reconcile import cursor_filter, index_signature, reconcile
+from reconciliation.reconcile import cursor_filter, reconcile
 from reconciliation.state import STATE_FILE, read_state
 from reconciliation.summary import ReconcileSummary
 from sandbox.library import World, generate
@@ -449,10 +450,21 @@ def test_ambiguous_names_are_reported_not_queued(synced):
 
 def test_a_unique_file_name_matches_when_the_path_does_not(synced):
     env = synced
+    env.plex.add_item(env.world.section_id, "Moved", [env.world.plex_prefix + "/moved/elsewhere/unique-name.mp4"])
+    scene = int(env.stash.add_scene(title="Elsewhere", files=[env.world.stash_prefix + "/x/unique-name.mp4"]))
+    summary = env.reconcile("all")
+    assert env.reasons() == {NEVER_SYNCED: {scene}}
+    assert summary.ambiguous == 0
+
+
+def test_a_same_named_file_another_scene_owns_is_never_matched(synced):
+    env = synced
     spec = next(s for s in env.world.scenes if not s.duplicate_name and not s.multipart)
     scene = int(env.stash.add_scene(title="Elsewhere", files=["/other/place/" + spec.files[0].rsplit("/", 1)[1]]))
     summary = env.reconcile("all")
-    assert env.reasons() == {NEVER_SYNCED: {scene}}
+    # The only Plex file with that name is spec's: writing this scene onto it would
+    # overwrite another scene's item.
+    assert env.reasons() == {MISSING_IN_PLEX: {scene}}
     assert summary.ambiguous == 0
 
 

@@ -61,6 +61,9 @@ def _connect(data_dir: str) -> sqlite3.Connection:
     return conn
 
 
+_INSERT = f"INSERT INTO {_TABLE} (data, timestamp, status) VALUES (?, ?, {_STATUS_INITED})"
+
+
 def enqueue(data_dir: str, job: dict[str, Any]) -> int:
     """Append ``job`` to the queue in ``data_dir``; safe from many processes at once.
 
@@ -68,11 +71,27 @@ def enqueue(data_dir: str, job: dict[str, Any]) -> int:
     """
     conn = _connect(data_dir)
     try:
-        cur = conn.execute(
-            f"INSERT INTO {_TABLE} (data, timestamp, status) VALUES (?, ?, {_STATUS_INITED})",
-            (pickle.dumps(job, protocol=_PICKLE_PROTOCOL), time.time()),
-        )
+        cur = conn.execute(_INSERT, (pickle.dumps(job, protocol=_PICKLE_PROTOCOL), time.time()))
         return int(cur.lastrowid or 0)
+    finally:
+        conn.close()
+
+
+def enqueue_many(data_dir: str, jobs: list[dict[str, Any]]) -> None:
+    """Append ``jobs`` in one transaction (a reconcile may queue 100,000: one open
+    and commit per job would take minutes)."""
+    if not jobs:
+        return
+    conn = _connect(data_dir)
+    try:
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, [(pickle.dumps(job, protocol=_PICKLE_PROTOCOL), now) for job in jobs])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
     finally:
         conn.close()
 

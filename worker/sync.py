@@ -16,7 +16,7 @@ from plex.diff import edit_params
 from plex.exceptions import PermanentError, PlexNotFound, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.matcher import Match, Matcher
-from plex.path_index import PathIndex
+from plex.path_index import PathIndex, index_signature
 from plex.paths import is_under, parent, same_file
 from shared.log import create_logger
 from stash.client import StashClient, StashError
@@ -50,8 +50,8 @@ class SceneSync:
         self.config = config
         self.stash = stash
         self.plex = plex or PlexConnection(config)
-        signature = "libraries=" + ",".join(sorted(n.casefold() for n in config.plex_libraries))
-        self.index = PathIndex(data_dir, case_insensitive=config.path_case_insensitive, signature=signature)
+        self.index = PathIndex(data_dir, case_insensitive=config.path_case_insensitive,
+                               signature=index_signature(config))
         self.state = SyncState(data_dir)
         self.matcher = Matcher(self.plex, self.index, config)
         self._scanned_folders: set[str] = set()
@@ -159,7 +159,7 @@ class SceneSync:
 
     def _match(self, scene_id: int, files: list[str]) -> Match:
         try:
-            return self.matcher.match(files)
+            return self.matcher.match(files, taken=self.state.taken_by_other(scene_id))
         except PlexNotFound:
             self._request_scan(files)
             raise

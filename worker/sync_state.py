@@ -12,7 +12,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from shared.sqlite import connect
 
@@ -21,6 +21,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (
     scene_id INTEGER PRIMARY KEY, rating_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     poster_sha TEXT, owned TEXT NOT NULL DEFAULT '{}', synced_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS scenes_rating_key ON scenes (rating_key);
 """
 
 _COLUMNS = "scene_id, rating_key, fingerprint, poster_sha, owned, synced_at"
@@ -57,6 +58,19 @@ class SyncState:
              json.dumps({k: list(v) for k, v in record.owned.items()}, ensure_ascii=False),
              record.synced_at or time.time()),
         )
+
+    def owner(self, rating_key: str) -> int | None:
+        """The scene whose metadata PlexSync last wrote to this Plex item, if any."""
+        row = self._conn.execute("SELECT scene_id FROM scenes WHERE rating_key = ? LIMIT 1",
+                                 (str(rating_key),)).fetchone()
+        return int(row[0]) if row else None
+
+    def taken_by_other(self, scene_id: int) -> Callable[[str], bool]:
+        """A predicate: does a Plex item already belong to a scene other than ``scene_id``?"""
+        def taken(rating_key: str) -> bool:
+            owner = self.owner(rating_key)
+            return owner is not None and owner != int(scene_id)
+        return taken
 
     def forget(self, scene_id: int) -> None:
         """Drop a scene's record (its next sync writes in full)."""
