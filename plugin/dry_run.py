@@ -84,13 +84,14 @@ class TitleNotingStash:
 
 
 class ReadOnlyState:
-    """The record of past syncs, read but never written."""
+    """The record of past syncs, read but never written: every read goes to the real
+    store, the writes (``put``, ``forget``) do nothing."""
 
     def __init__(self, state: Any) -> None:
         self._state = state
 
-    def get(self, scene_id: int) -> Any:
-        return self._state.get(scene_id)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state, name)
 
     def put(self, record: Any) -> None:
         pass
