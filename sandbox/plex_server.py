@@ -1,12 +1,12 @@
 """A Plex Media Server emulator that python-plexapi drives unmodified.
 
 It speaks PMS's HTTP API over loopback (XML shaped like the captured responses in
-``../shared/fixtures/plex/``, rendered by ``sandbox/plex_xml.py``) and applies edits
-the way PMS applies them: ``field.value``/``field.locked`` pairs, indexed tag lists
-that replace the whole list, ``tag[].tag.tag-`` removals, ``<Field locked="1">``
-locks, and a metadata refresh after which only locked fields survive. Tests seed
-it through a Python API, read the resulting state back with :meth:`PlexServer.item`,
-count requests, and inject faults (connection refused, 5xx/429, latency, bad token).
+``../shared/fixtures/plex/``, rendered by ``sandbox/plex_xml.py``) in front of the
+in-memory library of ``sandbox/plex_library.py``, which applies edits, locks, tag lists,
+posters, scans and refreshes the way PMS does. This module is the HTTP side: routing,
+the token check, fault injection and the request log. Tests seed it through a Python
+API, read the resulting state back with :meth:`PlexServer.item`, count requests, and
+inject faults (connection refused, 5xx/429, latency, bad token).
 
 Run standalone: ``python -m sandbox.plex_server --items 10000``.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gc
 import hashlib
 import re
 import socket
@@ -23,35 +22,29 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sandbox import plex_xml as px
+from sandbox.plex_library import (  # noqa: F401 - SCALAR_FIELDS, TAG_PLURALS: re-exported from here
+    SCALAR_FIELDS,
+    TAG_PLURALS,
+    BadRequest,
+    Item,
+    NotFound,
+    PlexLibrary,
+    generate_items,
+)
 
 DEFAULT_TOKEN = "sandbox-plex-token"
 PMS_VERSION = "1.41.3.9314-a0bfb8370"
 UNKNOWN_ROUTE = "<unknown>"
 TOKEN_PARAM = "X-Plex-Token"
-_clock = time.monotonic   # scan delays and request times; tests may swap it to move time
-
-# Editable scalar fields and how PMS types them ("date" = YYYY-MM-DD).
-SCALAR_FIELDS = {
-    "title": str, "titleSort": str, "originalTitle": str, "summary": str, "studio": str,
-    "tagline": str, "contentRating": str, "originallyAvailableAt": "date", "year": int,
-    "userRating": float, "rating": float, "audienceRating": float, "editionTitle": str,
-}
-# Tag kinds by edit name, and the plural names item()/add_item() use.
-TAG_PLURALS = {"genre": "genres", "country": "countries", "collection": "collections",
-               "director": "directors", "writer": "writers", "producer": "producers",
-               "actor": "actors", "label": "labels"}
-_LOCKABLE = set(SCALAR_FIELDS) | set(TAG_PLURALS) | {"thumb", "art", "addedAt", "squareArt", "clearLogo", "theme"}
-_TAG_EDIT = re.compile(r"^([a-zA-Z]+)\[(\d*)\]\.(tag\.tag|tagging\.text)(-?)$")
-_FIELD_EDIT = re.compile(r"^([a-zA-Z]+)\.(value|locked)$")
-_FILTER_PARAM = re.compile(r"^(?:[a-zA-Z]+\.)?([a-zA-Z]+)([!<>=]*)$")
-_NOT_FILTERS = {"type", "sort", "limit", "push", "pop", "and", "or", "id", "force", "path"}
+# Scan delays and request times; tests may swap it to move time. The library gets its
+# readings passed in, so swapping it here moves scans too.
+_clock = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -66,104 +59,11 @@ class RecordedRequest:
     at: float = field(default=0.0, compare=False)   # time.monotonic() on arrival
 
 
-class _Image:
-    """An uploaded poster or background (``rating_key`` as PMS lists it in ``/posters``)."""
-    __slots__ = ("rating_key", "selected", "source", "url", "sha256", "size")
-
-    def __init__(self, rating_key, source, url=None, sha256=None, size=None):
-        self.rating_key, self.source, self.url, self.sha256, self.size = rating_key, source, url, sha256, size
-        self.selected = True
-
-    def as_dict(self) -> dict:
-        return {"sha256": self.sha256, "source": self.source, "url": self.url,
-                "size": self.size, "rating_key": self.rating_key}
-
-
-class _Section:
-    __slots__ = ("id", "title", "type", "locations", "uuid", "created_at", "updated_at",
-                 "scanned_at", "keys", "unscanned", "order")
-
-    def __init__(self, sid, title, type_, locations, now):
-        self.id, self.title, self.type, self.locations = sid, title, type_, locations
-        self.uuid = str(uuid.uuid4())
-        self.created_at = self.updated_at = self.scanned_at = now
-        self.keys: dict[int, None] = {}        # every item, insertion-ordered
-        self.unscanned: dict[int, None] = {}   # items a scan has not reached yet
-        self.order: list[int] | None = None   # visible keys by titleSort (cache)
-
-
-class _Item:
-    __slots__ = ("rating_key", "section_id", "guid", "scalars", "tags", "locked", "parts", "media_id",
-                 "duration", "added_at", "updated_at", "visible", "files_lower", "posters", "arts",
-                 "thumb_version", "art_version", "agent")
-
-
-class _Edit:
-    """One parsed ``PUT …/all`` edit: values, locks, replaced and removed tag lists."""
-
-    def __init__(self):
-        self.values: dict[str, object] = {}
-        self.locks: dict[str, bool] = {}
-        self.replace: dict[str, dict[int, str]] = {}
-        self.remove: dict[str, list[str]] = {}
-
-
-class _BadRequest(Exception):
-    pass
-
-
-def _convert(name: str, raw: str):
-    """Type an edited value as PMS stores it; empty clears the field."""
-    if raw == "":
-        return None
-    kind = int if name == "addedAt" else SCALAR_FIELDS[name]
-    try:
-        if kind == "date":
-            return date.fromisoformat(raw).isoformat()
-        return kind(raw)
-    except ValueError:
-        raise _BadRequest(f"bad value for {name}") from None
-
-
-def _parse_edit(params: Iterable[tuple[str, str]]) -> _Edit:
-    """Parse the query of an edit PUT exactly as plexapi encodes it (see module docstring)."""
-    edit = _Edit()
-    for key, value in params:
-        m = _TAG_EDIT.match(key)
-        if m:
-            kind, index, part, minus = m.groups()
-            if kind not in TAG_PLURALS or part != "tag.tag":
-                continue                      # other tag kinds, actor roles: accepted, ignored
-            if minus:
-                edit.remove.setdefault(kind, []).extend(unquote(v) for v in value.split(",") if v)
-            elif index == "":
-                raise _BadRequest(f"unindexed tag edit {key}")
-            elif value:
-                edit.replace.setdefault(kind, {})[int(index)] = value
-            continue
-        m = _FIELD_EDIT.match(key)
-        if not m:
-            continue                          # type, id and unknown parameters
-        name, what = m.groups()
-        if what == "locked":
-            if value not in ("0", "1"):
-                raise _BadRequest(f"bad lock value for {name}")
-            if name in _LOCKABLE:
-                edit.locks[name] = value == "1"
-        elif name in SCALAR_FIELDS or name == "addedAt":
-            edit.values[name] = _convert(name, value)
-    return edit
-
-
-def _under(path: str, folder: str) -> bool:
-    folder = folder.rstrip("/\\")
-    return path == folder or (path.startswith(folder) and path[len(folder)] in "/\\")
-
-
 class PlexServer:
-    """The emulator: state, Python API for tests, and the HTTP server serving it.
+    """The emulator: the library, a Python API for tests, and the HTTP server serving it.
 
-    All state sits behind one lock; request handlers run on daemon threads.
+    All state, the library included, sits behind one lock; request handlers run on
+    daemon threads.
     """
 
     def __init__(self, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0,
@@ -174,20 +74,13 @@ class PlexServer:
         self.machine_identifier = hashlib.sha1(uuid.uuid4().bytes).hexdigest()
         self.version = PMS_VERSION
         self._lock = threading.RLock()
-        self._sections: dict[int, _Section] = {}
-        self._items: dict[int, _Item] = {}
-        self._by_file: dict[str, int] = {}
-        self._tag_ids: dict[tuple[str, str], int] = {}
-        self._tag_names: dict[int, tuple[str, str]] = {}
-        self._pending: list[tuple[float, int]] = []     # (visible_at, key) of scans in progress
-        self._next = {"section": 1, "item": 1, "media": 1, "part": 1, "location": 1, "tag": 1}
+        self._lib = PlexLibrary()      # not "_library": that name is the /library route
         self._requests: list[RecordedRequest] = []
         self._scan_requests: list[str] = []
         self.server_errors: list[str] = []
         self._fail_count, self._fail_status, self._fail_forever = 0, 503, False
         self._retry_after, self._drop_count = 1, 0
         self._latency = 0.0
-        self._scan_delay = 0.0
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._started_at = int(time.time())
@@ -227,10 +120,7 @@ class PlexServer:
     def add_section(self, title: str, locations: list[str], type: str = "movie") -> int:
         """Add a library section with its folders; returns the section id (``key``)."""
         with self._lock:
-            sid = self._take("section")
-            locs = [(self._take("location"), p) for p in locations]
-            self._sections[sid] = _Section(sid, title, type, locs, int(time.time()))
-            return sid
+            return self._lib.add_section(title, locations, type)
 
     def add_item(self, section_id: int, title: str, files: list[str], scanned: bool = True, **fields) -> int:
         """Add a movie whose parts are ``files``; returns its ratingKey.
@@ -246,75 +136,13 @@ class PlexServer:
 
     def add_items(self, section_id: int, items: Iterable[dict]) -> list[int]:
         """Bulk :meth:`add_item` (dicts with ``title``, ``files``, optional ``scanned`` and fields)."""
-        keys = []
-        now = int(time.time())
-        collecting = gc.isenabled()
-        gc.disable()   # a growing heap of small objects otherwise triggers GC passes over it all
-        try:
-            with self._lock:
-                section = self._sections[section_id]
-                for spec in items:
-                    keys.append(self._create_item(section, dict(spec), now))
-                section.order = None
-        finally:
-            if collecting:
-                gc.enable()
-        return keys
-
-    def _create_item(self, section: _Section, spec: dict, now: int) -> int:
-        files = list(spec.pop("files", None) or [spec.pop("file")])
-        for path in files:
-            if path in self._by_file:
-                raise ValueError(f"file already in the library: {path}")
-        scanned = spec.pop("scanned", True)
-        it = _Item()
-        it.rating_key = key = self._take("item")
-        it.section_id = section.id
-        it.guid = spec.pop("guid", f"local://{key}")
-        size = spec.pop("size", 1_500_000_000)
-        it.parts = [(self._take("part"), path, size) for path in files]
-        it.media_id = self._take("media")
-        it.duration = spec.pop("duration", 1_800_000 * len(files))
-        it.added_at = it.updated_at = it.thumb_version = spec.pop("added_at", now)
-        it.locked = set(spec.pop("locked", ()))
-        it.tags = {}
-        for kind, plural in TAG_PLURALS.items():
-            if plural in spec:
-                it.tags[kind] = list(dict.fromkeys(spec.pop(plural)))
-        it.scalars = {}
-        for name in list(spec):
-            if name not in SCALAR_FIELDS:
-                raise TypeError(f"unknown item field {name!r}")
-            value = spec.pop(name)
-            if value is not None:
-                it.scalars[name] = _convert(name, str(value))
-        it.agent = None          # seeded values, copied on first edit (see _remember_agent)
-        it.posters, it.arts, it.art_version = [], [], None
-        it.files_lower = "\n".join(files).lower()
-        it.visible = bool(scanned)
-        self._items[key] = it
-        section.keys[key] = None
-        if not scanned:
-            section.unscanned[key] = None
-        for path in files:
-            self._by_file[path] = key
-        return key
+        with self._lock:
+            return self._lib.add_items(section_id, items)
 
     def remove_item(self, rating_key: int) -> None:
         """Delete an item as if its file vanished and the library was emptied of it."""
         with self._lock:
-            it = self._items.pop(rating_key)
-            section = self._sections[it.section_id]
-            section.keys.pop(rating_key, None)
-            section.unscanned.pop(rating_key, None)
-            section.order = None
-            for _, path, _ in it.parts:
-                self._by_file.pop(path, None)
-
-    def _take(self, counter: str) -> int:
-        value = self._next[counter]
-        self._next[counter] = value + 1
-        return value
+            self._lib.remove_item(rating_key)
 
     # ------------------------------------------------------------------ reading
     def item(self, rating_key: int) -> dict:
@@ -323,22 +151,14 @@ class PlexServer:
         ``poster``/``art`` (selected upload as a dict, or None), ``files``, ``scanned``,
         ``ratingKey``, ``sectionId``, ``guid``, ``addedAt``, ``updatedAt``."""
         with self._lock:
-            self._promote_pending()
-            it = self._items[rating_key]
-            out = {name: it.scalars.get(name) for name in SCALAR_FIELDS}
-            out.update({plural: list(it.tags.get(kind, ())) for kind, plural in TAG_PLURALS.items()})
-            poster = next((p for p in it.posters if p.selected), None)
-            art = next((p for p in it.arts if p.selected), None)
-            out.update(ratingKey=it.rating_key, sectionId=it.section_id, guid=it.guid,
-                       addedAt=it.added_at, updatedAt=it.updated_at, locked=set(it.locked),
-                       poster=poster.as_dict() if poster else None, art=art.as_dict() if art else None,
-                       files=[p[1] for p in it.parts], scanned=it.visible)
-            return out
+            self._lib.promote_pending(_clock())
+            return self._lib.snapshot(rating_key)
 
     def find_by_file(self, path: str) -> int | None:
         """ratingKey of the item with this exact part path (scanned or not), else None."""
         with self._lock:
-            return self._by_file.get(path)
+            return self._lib.find_by_file(path)
+
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -408,7 +228,7 @@ class PlexServer:
     def set_scan_delay(self, seconds: float) -> None:
         """Make scans asynchronous like PMS: scanned items appear ``seconds`` after the request."""
         with self._lock:
-            self._scan_delay = float(seconds)
+            self._lib.scan_delay = float(seconds)
 
     # ----------------------------------------------------------------- requests
     def _handle(self, method: str, target: str, headers, body: bytes):
@@ -424,7 +244,7 @@ class PlexServer:
         if latency:
             time.sleep(latency)
         with self._lock:
-            self._promote_pending()
+            self._lib.promote_pending(_clock())
             route, handler, args = _match_route(method, path)
             extra: dict[str, str] = {}
             if self._drop_count:
@@ -444,9 +264,9 @@ class PlexServer:
                 try:
                     status, payload = 200, handler(self, *args, query=dict(params), params=params,
                                                    headers=headers, body=body)
-                except _NotFound:
+                except NotFound:
                     status, payload = 404, b""
-                except _BadRequest:
+                except BadRequest:
                     status, payload = 400, b""
                 except Exception as exc:  # noqa: BLE001 - a bug in the emulator must not hang clients
                     self.server_errors.append(f"{method} {route}: {exc!r}")
@@ -470,52 +290,8 @@ class PlexServer:
                 text = text.replace(secret, "***")
         return text
 
-    def _promote_pending(self) -> None:
-        if self._pending:
-            now = _clock()
-            due = [k for t, k in self._pending if t <= now]
-            self._pending = [(t, k) for t, k in self._pending if t > now]
-            for key in due:
-                self._make_visible(key)
-
-    def _make_visible(self, key: int) -> None:
-        it = self._items.get(key)
-        if it is not None and not it.visible:
-            it.visible = True
-            section = self._sections[it.section_id]
-            section.unscanned.pop(key, None)
-            section.order = None
-
-    def _tag_id(self, kind: str, name: str) -> int:
-        tid = self._tag_ids.get((kind, name))
-        if tid is None:
-            tid = self._tag_ids[(kind, name)] = self._take("tag")
-            self._tag_names[tid] = (kind, name)
-        return tid
-
-    def _section(self, sid: str) -> _Section:
-        section = self._sections.get(int(sid))
-        if section is None:
-            raise _NotFound()
-        return section
-
-    def _visible_item(self, key: int, section: _Section | None = None) -> _Item:
-        it = self._items.get(key)
-        if it is None or not it.visible or (section is not None and it.section_id != section.id):
-            raise _NotFound()
-        return it
-
-    def _ordered(self, section: _Section) -> list[int]:
-        if section.order is None:
-            items = self._items
-            visible = [items[k] for k in section.keys if items[k].visible]
-            visible.sort(key=lambda i: ((i.scalars.get("titleSort") or i.scalars.get("title") or "").lower(),
-                                        i.rating_key))
-            section.order = [i.rating_key for i in visible]
-        return section.order
-
-    def _video(self, it: _Item, full: bool, query: dict) -> str:
-        return px.render_video(it, self._sections[it.section_id], full, self._tag_id,
+    def _video(self, it: Item, full: bool, query: dict) -> str:
+        return px.render_video(it, self._lib.sections[it.section_id], full, self._lib.tag_id,
                                _csv_set(query.get("excludeElements")), _csv_set(query.get("excludeFields")))
 
     # ------------------------------------------------------------------- routes
@@ -529,20 +305,15 @@ class PlexServer:
         return px.render_library()
 
     def _sections_list(self, **_):
-        return px.render_sections(self._sections.values())
+        return px.render_sections(self._lib.sections.values())
 
     def _section_all(self, sid, query, params, headers, **_):
-        section = self._section(sid)
-        keys = self._ordered(section) if query.get("type", "1") == "1" else []
-        keys = self._filter(keys, params)
-        if query.get("sort"):
-            keys = self._sort(keys, query["sort"])
-        if query.get("limit", "").isdigit():
-            keys = keys[:int(query["limit"])]
+        section = self._lib.section(sid)
+        keys = self._lib.search(section, query, params)
         start, size = _paging(query, headers)
         page = keys[start:] if size is None else keys[start:start + size]
         meta = px.render_meta(section.id) if query.get("includeMeta") == "1" else ""
-        videos = "".join(self._video(self._items[k], False, query) for k in page)
+        videos = "".join(self._video(self._lib.items[k], False, query) for k in page)
         return px.container(px.section_attrs(section) + [
             ("size", len(page)), ("totalSize", len(keys)), ("offset", start),
             ("art", "/:/resources/movie-fanart.jpg"), ("sortAsc", 1), ("thumb", "/:/resources/movie.png"),
@@ -550,255 +321,64 @@ class PlexServer:
             ("viewMode", 131122)], meta + videos)
 
     def _section_collections(self, sid, query, **_):
-        section = self._section(sid)
+        section = self._lib.section(sid)
         meta = px.render_collections_meta(section.id) if query.get("includeMeta") == "1" else ""
         return px.container(px.section_attrs(section) + [("size", 0), ("totalSize", 0), ("offset", 0),
                                                           ("title1", section.title), ("title2", "Collections")], meta)
 
     def _filter_choices(self, sid, kind, **_):
-        section = self._section(sid)
+        section = self._lib.section(sid)
         if kind not in px.FILTER_TYPES:
-            raise _NotFound()
-        names: dict[str, None] = {}
-        for k in self._ordered(section):
-            it = self._items[k]
-            if kind == "contentRating":
-                names.update({it.scalars["contentRating"]: None} if it.scalars.get("contentRating") else {})
-            elif kind in TAG_PLURALS:
-                names.update(dict.fromkeys(it.tags.get(kind, ())))
-        choices = [(name if kind == "contentRating" else self._tag_id(kind, name), name)
-                   for name in sorted(names, key=str.lower)]
-        return px.render_filter_choices(section, kind, choices)
+            raise NotFound()
+        return px.render_filter_choices(section, kind, self._lib.filter_choices(section, kind))
 
     def _section_edit(self, sid, query, params, **_):
-        section = self._section(sid)
+        section = self._lib.section(sid)
         try:
             keys = [int(k) for k in query.get("id", "").split(",")]
         except ValueError:
-            raise _BadRequest("edit without a valid id") from None
-        items = [self._visible_item(k, section) for k in keys]
-        edit = _parse_edit(params)
-        now = int(time.time())
-        for it in items:
-            _apply_edit(it, edit, now)
-        if {"title", "titleSort"} & set(edit.values):
-            section.order = None
+            raise BadRequest("edit without a valid id") from None
+        self._lib.edit(section, keys, params)
         return b""
 
     def _section_refresh(self, sid, query, **_):
-        section = self._section(sid)
+        section = self._lib.section(sid)
         folder = query.get("path")
         if query.get("force") == "1":
-            for k in self._ordered(section):
-                _agent_refresh(self._items[k], int(time.time()))
-            section.order = None
+            self._lib.refresh_section(section)
         if folder is not None:
             self._scan_requests.append(self._scrub(folder))
-        visible_at = _clock() + self._scan_delay
-        for key in list(section.unscanned):
-            files = [p for _, p, _ in self._items[key].parts]
-            covered = any(_under(f, loc) for f in files for _, loc in section.locations)
-            if covered and (folder is None or any(_under(f, folder) for f in files)):
-                if self._scan_delay:
-                    self._pending.append((visible_at, key))
-                else:
-                    self._make_visible(key)
-        section.scanned_at = int(time.time())
+        self._lib.scan(section, folder, _clock())
         return b""
 
     def _cancel_refresh(self, sid, **_):
-        self._section(sid)
+        self._lib.section(sid)
         return b""
 
     def _metadata(self, keys, query, **_):
-        items = [self._items[int(k)] for k in keys.split(",") if k and int(k) in self._items
-                 and self._items[int(k)].visible]
+        items = self._lib.visible_items(int(k) for k in keys.split(",") if k)
         if not items:
-            raise _NotFound()
+            raise NotFound()
         sections = {it.section_id for it in items}
-        head = px.section_attrs(self._sections[items[0].section_id]) if len(sections) == 1 else []
+        head = px.section_attrs(self._lib.sections[items[0].section_id]) if len(sections) == 1 else []
         return px.container(head + [("size", len(items))], "".join(self._video(it, True, query) for it in items))
 
     def _item_refresh(self, key, **_):
-        _agent_refresh(self._visible_item(int(key)), int(time.time()))
-        self._sections[self._items[int(key)].section_id].order = None
+        self._lib.refresh_item(int(key))
         return b""
 
     def _images(self, key, kind, **_):
-        it = self._visible_item(int(key))
-        return px.render_photos(it.rating_key, it.posters if kind == "posters" else it.arts)
+        it = self._lib.visible_item(int(key))
+        return px.render_photos(it.rating_key, it.images(kind))
 
     def _upload(self, key, kind, query, body, **_):
-        it = self._visible_item(int(key))
-        if query.get("url"):
-            image = _Image(query["url"], "url", url=self._scrub(query["url"]))
-        elif body:
-            digest = hashlib.sha256(body).hexdigest()
-            image = _Image(f"upload://{kind}/{digest[:40]}", "upload", sha256=digest, size=len(body))
-        else:
-            raise _BadRequest("no image")
-        _select(it, kind, image, int(time.time()))
+        url = query.get("url")
+        self._lib.upload(int(key), kind, body, url, self._scrub(url) if url else None)
         return b""
 
     def _choose(self, key, kind, query, **_):
-        it = self._visible_item(int(key))
-        images = it.posters if kind == "posters" else it.arts
-        image = next((i for i in images if i.rating_key == query.get("url")), None)
-        if image is None:
-            raise _NotFound()
-        _select(it, kind, image, int(time.time()))
+        self._lib.choose(int(key), kind, query.get("url"))
         return b""
-
-    # ------------------------------------------------------------ query helpers
-    def _filter(self, keys: list[int], params: list[tuple[str, str]]) -> list[int]:
-        """Apply ``file=`` (loose: case-insensitive substring of any part path, like PMS's
-        undocumented parameter) and the search filters plexapi builds (``title=``, ``studio!=``,
-        ``genre=<id>``, ``year>>=`` …); parameters it does not model are ignored."""
-        items = self._items
-        tests = []
-        for name, raw in params:
-            if name == "file":
-                needle = raw.lower()
-                keys = [k for k in keys if needle in items[k].files_lower]
-            elif name not in _NOT_FILTERS and not name.startswith(("include", "exclude", "X-Plex")):
-                m = _FILTER_PARAM.match(name)
-                test = m and m.group(1) in px.FIELD_TYPES and self._predicate(m.group(1), m.group(2),
-                                                                              raw.split(","))
-                if test:
-                    tests.append(test)
-        for test in tests:
-            keys = [k for k in keys if test(items[k])]
-        return keys
-
-    def _predicate(self, fld: str, op: str, values: list[str]):
-        """One search filter: ``fld`` + operator suffix (as plexapi encodes it), OR of ``values``."""
-        negate = op.startswith("!")
-        if fld in TAG_PLURALS or fld == "contentRating":
-            wanted = {(self._tag_names[int(v)][1] if v.isdigit() and int(v) in self._tag_names else v).lower()
-                      for v in values}
-            if fld == "contentRating":
-                hit = lambda it: (it.scalars.get(fld) or "").lower() in wanted  # noqa: E731
-            else:
-                hit = lambda it: any(t.lower() in wanted for t in it.tags.get(fld, ()))  # noqa: E731
-            return (lambda it: not hit(it)) if negate else hit
-        if fld in _NUMBER_GETTERS:
-            get = _NUMBER_GETTERS[fld]
-            targets = []
-            for v in values:
-                try:
-                    targets.append(float(v))
-                except ValueError:
-                    pass
-            compare = {">>": float.__gt__, "<<": float.__lt__, "!": float.__ne__}.get(op, float.__eq__)
-            return lambda it: get(it) is not None and any(compare(float(get(it)), t) for t in targets)
-        if px.FIELD_TYPES[fld] != "string":
-            return None
-        wanted = [v.lower() for v in values]
-        ops = {"": lambda s, w: w in s, "=": lambda s, w: s == w, "!": lambda s, w: w not in s,
-               "!=": lambda s, w: s != w, "<": lambda s, w: s.startswith(w), ">": lambda s, w: s.endswith(w)}
-        compare = ops.get(op, ops[""])
-        text = lambda it: (it.scalars.get(fld) or "").lower()  # noqa: E731
-        if negate:
-            return lambda it: all(compare(text(it), w) for w in wanted)
-        return lambda it: any(compare(text(it), w) for w in wanted)
-
-    def _sort(self, keys: list[int], spec: str) -> list[int]:
-        getters = {
-            "titleSort": lambda i: (i.scalars.get("titleSort") or i.scalars.get("title") or "").lower(),
-            "title": lambda i: (i.scalars.get("title") or "").lower(),
-            "addedAt": lambda i: i.added_at, "updatedAt": lambda i: i.updated_at,
-            "duration": lambda i: i.duration, "ratingKey": lambda i: i.rating_key, "id": lambda i: i.rating_key,
-        }
-        items = [self._items[k] for k in keys]
-        for part in reversed(spec.split(",")):
-            name, _, direction = part.split(".")[-1].partition(":")
-            get = getters.get(name) or (lambda i, n=name: i.scalars.get(n))
-            if name in getters or name in SCALAR_FIELDS:
-                items.sort(key=lambda i: (get(i) is None, get(i)), reverse=direction == "desc")
-        return [i.rating_key for i in items]
-
-
-class _NotFound(Exception):
-    pass
-
-
-def _remember_agent(it: _Item) -> None:
-    """Keep the seeded ("agent") values before the first edit, for a later refresh."""
-    if it.agent is None:
-        it.agent = (dict(it.scalars), {k: list(v) for k, v in it.tags.items()})
-
-
-def _apply_edit(it: _Item, edit: _Edit, now: int) -> None:
-    """Apply an edit as PMS does: values set, indexed lists replace, ``-`` lists remove, locks."""
-    _remember_agent(it)
-    for name, value in edit.values.items():
-        if name == "addedAt":
-            it.added_at = value if value is not None else it.added_at
-        elif value is None:
-            it.scalars.pop(name, None)
-        else:
-            it.scalars[name] = value
-    for kind, by_index in edit.replace.items():
-        it.tags[kind] = list(dict.fromkeys(by_index[i] for i in sorted(by_index)))
-    for kind, names in edit.remove.items():
-        drop = set(names)
-        it.tags[kind] = [t for t in it.tags.get(kind, ()) if t not in drop]
-    for name, locked in edit.locks.items():
-        (it.locked.add if locked else it.locked.discard)(name)
-    it.updated_at = now
-
-
-def _agent_refresh(it: _Item, now: int) -> None:
-    """Re-run the "agent": every unlocked field, tag list and image returns to its seeded value."""
-    _remember_agent(it)
-    scalars, tags = it.agent
-    for name in SCALAR_FIELDS:
-        if name not in it.locked:
-            if name in scalars:
-                it.scalars[name] = scalars[name]
-            else:
-                it.scalars.pop(name, None)
-    for kind in TAG_PLURALS:
-        if kind not in it.locked:
-            it.tags[kind] = list(tags.get(kind, ()))
-    for kind, lock in (("posters", "thumb"), ("arts", "art")):
-        if lock not in it.locked:
-            for image in getattr(it, kind):
-                image.selected = False
-            _bump_image(it, kind, now, cleared=True)
-    it.updated_at = now
-
-
-def _select(it: _Item, kind: str, image: _Image, now: int) -> None:
-    images = it.posters if kind == "posters" else it.arts
-    for other in images:
-        other.selected = False
-    image.selected = True
-    if image not in images:
-        images.append(image)
-    _bump_image(it, kind, now)
-    it.updated_at = now
-
-
-def _bump_image(it: _Item, kind: str, now: int, cleared: bool = False) -> None:
-    if kind == "posters":
-        it.thumb_version = max(now, it.thumb_version + 1)
-    else:
-        it.art_version = None if cleared else max(now, (it.art_version or 0) + 1)
-
-
-def _epoch(day: str | None) -> int | None:
-    return int(time.mktime(date.fromisoformat(day).timetuple())) if day else None
-
-
-# Numeric search fields (dates compare as epoch seconds, as plexapi sends them).
-_NUMBER_GETTERS = {
-    "year": lambda it: it.scalars.get("year"),
-    "userRating": lambda it: it.scalars.get("userRating"),
-    "duration": lambda it: it.duration,
-    "addedAt": lambda it: it.added_at,
-    "originallyAvailableAt": lambda it: _epoch(it.scalars.get("originallyAvailableAt")),
-}
 
 
 def _csv_set(value: str | None) -> frozenset:
@@ -811,7 +391,7 @@ def _paging(query: dict, headers) -> tuple[int, int | None]:
     try:
         return max(0, int(start)), (None if size in (None, "") else max(0, int(size)))
     except ValueError:
-        raise _BadRequest("bad paging") from None
+        raise BadRequest("bad paging") from None
 
 
 # (method, template, handler, fixed keyword arguments); first match wins.
@@ -941,16 +521,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass   # request lines may carry a token in the query string: never log them
-
-
-def generate_items(count: int, folder: str = "/media/movies") -> list[dict]:
-    """``count`` plausible movies for :meth:`PlexServer.add_items` (one file each)."""
-    studios = ("Studio A", "Studio B", "Studio C", None)
-    genres = ("Drama", "Comedy", "Action", "Documentary", "Sci-Fi")
-    return [{"title": f"Movie {i:06d}", "files": [f"{folder}/Movie {i:06d}/movie-{i:06d}.mkv"],
-             "year": 1990 + i % 35, "studio": studios[i % 4], "summary": f"Generated movie number {i}.",
-             "genres": [genres[i % 5], genres[(i + 2) % 5]], "actors": [f"Actor {i % 97}", f"Actor {i % 89}"]}
-            for i in range(1, count + 1)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,7 @@ bytes a real PMS would send, shaped like the captured responses in
 locks, the ``Meta`` block ``includeMeta=1`` asks for).
 
 Items and sections are read by duck typing; the attributes used are those of
-``plex_server._Item`` and ``plex_server._Section``.
+``plex_library.Item`` and ``plex_library.Section``.
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ The job queue comes in two flavours (``PluginRunner(job_queue=...)``):
 * ``"sync"`` (the default, deterministic): queued tasks run on the caller's thread right
   after the hook/task that queued them has exited, and ``fire_hook``/``run_task`` return
   only when they are all done;
-* ``"background"`` (Stash's real timing): a worker thread takes the requests from the Stash
-  emulator and runs them one at a time *while* later hooks keep firing, so ``fire_hook``
-  returns as soon as the hooks have exited; ``wait_for_jobs()`` waits for the queue to drain.
+* ``"background"`` (Stash's real timing): a worker thread (``sandbox.job_queue``) takes the
+  requests from the Stash emulator and runs them one at a time *while* later hooks keep
+  firing, so ``fire_hook`` returns as soon as the hooks have exited; ``wait_for_jobs()``
+  waits for the queue to drain.
 
 Where the sandbox differs from Stash: a per-run timeout (Stash has none), progress lines
 are collected for hooks too (Stash drops them), and in ``"sync"`` mode queued tasks start
@@ -43,10 +44,17 @@ import tempfile
 import threading
 import time
 from collections import deque
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.job_queue import (  # noqa: F401 - JobQueueTimeout, JOB_POLL_INTERVAL: re-exported
+    JOB_POLL_INTERVAL,
+    Job,
+    JobQueue,
+    JobQueueTimeout,
+)
 from sandbox.plugin_yml import (  # noqa: F401 - the loader's names, re-exported from here
     CSP_KEYS,
     ERRLOG_CHAR,
@@ -87,7 +95,6 @@ _LEVEL_CHAR = {**ERRLOG_CHAR, "warn": "w"}
 MAX_LOG_LINE = 64 * 1024
 DEFAULT_TIMEOUT = 120.0
 MAX_CHAINED_TASKS = 100
-JOB_POLL_INTERVAL = 0.02          # seconds between the background worker's looks at Stash's queue
 JOB_QUEUES = ("sync", "background")
 _GO_SIGNALS = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated", signal.SIGINT: "interrupt",
                signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
@@ -101,10 +108,6 @@ class UnsupportedPlugin(RunnerError):
 
 class UnknownOperation(RunnerError, LookupError):
     """No task with that name in the plugin."""
-
-
-class JobQueueTimeout(RunnerError, TimeoutError):
-    """``wait_for_jobs`` gave up before the background job queue drained."""
 
 
 # ---------------------------------------------------------------------------- one run
@@ -225,26 +228,6 @@ def exit_error(returncode: int) -> str:
 # ---------------------------------------------------------------------------- the runner
 
 
-@dataclass(eq=False)
-class _Job:
-    """One entry of the background job queue: a runPluginTask request, or a task started
-    through ``run_task`` (whose caller waits on ``done``)."""
-
-    depth: int                        # 0: run_task; n: the n-th link of a runPluginTask chain
-    request: dict | None = None
-    task: Operation | None = None
-    args: dict | None = None
-    done: threading.Event | None = None
-    result: RunResult | None = None
-
-    @property
-    def name(self) -> str:
-        if self.task is not None:
-            return self.task.name
-        request = self.request or {}
-        return request.get("description") or request.get("task_name") or ""
-
-
 class PluginRunner:
     """Runs one plugin's hooks and tasks against a Stash emulator, as Stash would.
 
@@ -286,30 +269,34 @@ class PluginRunner:
         self.cwd = Path(cwd).resolve()
         if self.cwd == self.config.dir:
             raise RunnerError("Stash never starts a plugin in its own folder; choose another cwd")
-        # Jobs that ran, in the order they finished. In "background" mode the worker appends
-        # to it (under self._cond): read it after wait_for_jobs(), or take a copy.
+        # Jobs that ran, in the order they finished. In "background" mode the job queue's
+        # worker appends to it (under the queue's lock): read it after wait_for_jobs(), or
+        # take a copy.
         self.task_runs: list[RunResult] = []
-        self._queue: deque[tuple[dict, RunResult | None]] = deque()     # "sync" mode
-        # "background" mode: everything below is guarded by self._cond
-        self._cond = threading.Condition()
-        self._jobs: deque[_Job] = deque()
-        self._job_running = False
-        self._idle_polls = 0          # looks at Stash's queue that found nothing to do
-        self._hooks_active = 0
-        self._hooks_started = 0
-        self._errors: list[RunnerError] = []
-        self._reported = 0            # task_runs already returned by wait_for_jobs
+        # "sync" mode: requests Stash holds, with the run that queued them
+        self._queue: deque[tuple[dict, RunResult | None]] = deque()
+        self._reported = 0            # "sync" mode: task_runs already returned by wait_for_jobs
         self._closed = False
-        self._wake = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._background: JobQueue | None = None
         if job_queue == "background":
-            self._worker = threading.Thread(target=self._work, name=f"stash-jobs-{self.id}",
-                                            daemon=True)
-            self._worker.start()
+            self._background = JobQueue(
+                self._run_job, lambda job, reason: _not_started("task", job.name, reason),
+                self._take_plugin_task_requests, self.task_runs,
+                owner=f"the runner of plugin {self.id!r}", thread_name=f"stash-jobs-{self.id}",
+                max_chained=max_chained, poll_interval=poll_interval)
 
     @property
     def id(self) -> str:
         return self.config.id
+
+    # The worker thread and whether a job is running, for tests that watch the queue.
+    @property
+    def _worker(self) -> threading.Thread | None:
+        return self._background.worker if self._background is not None else None
+
+    @property
+    def _job_running(self) -> bool:
+        return self._background is not None and self._background.running
 
     # -- what Stash builds
 
@@ -401,14 +388,8 @@ class PluginRunner:
         context = self.hook_context(hook_type, scene_id, input, input_fields)
         results = []
         for hook in self.config.hooks_for(hook_type):
-            with self._cond:
-                self._hooks_active += 1
-                self._hooks_started += 1
-            try:
+            with self._hook_running():
                 result = self._run("hook", hook.name, hook, self.plugin_input(hook, None, context))
-            finally:
-                with self._cond:
-                    self._hooks_active -= 1
             results.append(result)
             if result.exit_code is None:        # Stash stops at a hook that cannot start
                 break
@@ -432,13 +413,7 @@ class PluginRunner:
             result = self._run("task", task.name, task, self.plugin_input(task, args))
             self.run_queued_tasks()
             return result
-        job = _Job(depth=0, task=task, args=args, done=threading.Event())
-        with self._cond:
-            self._check_open()
-            self._jobs.append(job)
-        self._wake.set()
-        job.done.wait()
-        return job.result
+        return self._background.run(Job(depth=0, task=task, args=args))
 
     def run_queued_tasks(self) -> list[RunResult]:
         """Run the ``runPluginTask`` jobs Stash has queued, one at a time, until none remain.
@@ -472,28 +447,12 @@ class PluginRunner:
         of the sandbox itself); the jobs are then returned by the next wait.
         In "sync" mode jobs have already run: this runs any stray request and returns.
         """
-        if self.job_queue == "sync":
-            self._check_open()
-            self.run_queued_tasks()
-        else:
-            deadline = time.monotonic() + timeout
-            with self._cond:
-                polls = self._idle_polls
-                self._wake.set()
-                while self._idle_polls == polls:    # an idle look that began after this call
-                    self._check_open()
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise JobQueueTimeout(
-                            f"job queue still busy after {timeout:g} s: {len(self._jobs)} queued, "
-                            f"{'one' if self._job_running else 'none'} running")
-                    self._cond.wait(remaining)
-        with self._cond:
-            errors, self._errors = self._errors, []
-            if errors:
-                raise errors[0]
-            finished = self.task_runs[self._reported:]
-            self._reported = len(self.task_runs)
+        if self._background is not None:
+            return self._background.wait(timeout)
+        self._check_open()
+        self.run_queued_tasks()
+        finished = self.task_runs[self._reported:]
+        self._reported = len(self.task_runs)
         return finished
 
     def close(self) -> None:
@@ -503,12 +462,9 @@ class PluginRunner:
         queued are dropped, and a ``run_task`` waiting for one gets a result saying so.
         Idempotent; the runner runs nothing afterwards.
         """
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._wake.set()
-        if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join()
+        if self._background is not None:
+            self._background.close()
+        self._closed = True
         holder = getattr(self, "_cwd_holder", None)
         if holder is not None:
             holder.cleanup()
@@ -520,83 +476,24 @@ class PluginRunner:
         self.close()
 
     def _check_open(self) -> None:
+        if self._background is not None:
+            self._background.check_open()      # closed with the runner, or when its worker died
         if self._closed:
-            cause = f" ({self._errors[0]})" if self._errors else ""
-            raise RunnerError(f"the runner of plugin {self.id!r} is closed{cause}")
+            raise RunnerError(f"the runner of plugin {self.id!r} is closed")
 
-    # -- the background job queue (worker thread)
+    def _hook_running(self) -> AbstractContextManager[None]:
+        """The job queue counts running hooks: jobs queued meanwhile start a new chain."""
+        return self._background.hook_running() if self._background is not None else nullcontext()
 
-    def _work(self) -> None:
-        """Stash's job manager: one job at a time, picked from Stash's queue as it comes."""
-        try:
-            while True:
-                self._wake.clear()
-                with self._cond:
-                    if self._closed:
-                        return
-                    self._take_requests(depth=1)
-                    if not self._jobs:
-                        self._idle_polls += 1
-                        self._cond.notify_all()
-                        job = None
-                    else:
-                        job = self._jobs.popleft()
-                        self._job_running = True
-                        alone = self._hooks_active == 0
-                        hooks_started = self._hooks_started
-                if job is None:
-                    self._wake.wait(self.poll_interval)
-                    continue
-                try:
-                    result = self._run_job(job)
-                except Exception as exc:         # a sandbox bug: report it, keep the queue going
-                    result = _not_started("task", job.name, f"sandbox error: {exc!r}")
-                    with self._cond:
-                        self._errors.append(RunnerError(f"job {job.name!r} failed in the sandbox: "
-                                                        f"{exc!r}"))
-                with self._cond:
-                    self._job_running = False
-                    # What was queued while this job ran alone was queued by it: one link
-                    # further down its chain. With a hook alongside, the origin is unknown,
-                    # so it starts a new chain (the limit is then only checked later).
-                    alone = alone and self._hooks_started == hooks_started
-                    self._take_requests(depth=job.depth + 1 if alone else 1)
-                    if job.done is not None:
-                        job.result = result
-                    else:
-                        self.task_runs.append(result)
-                    self._cond.notify_all()
-                if job.done is not None:
-                    job.done.set()
-        except Exception as exc:
-            with self._cond:
-                self._errors.append(RunnerError(f"the job queue stopped: {exc!r}"))
-        finally:
-            with self._cond:
-                self._closed = True
-                abandoned = list(self._jobs)
-                self._jobs.clear()
-                self._job_running = False
-                self._cond.notify_all()
-            for job in abandoned:
-                if job.done is not None:
-                    job.result = _not_started("task", job.name,
-                                              "the runner was closed before the job could run")
-                    job.done.set()
+    # -- what the background job queue calls back
 
-    def _take_requests(self, depth: int) -> None:
-        """Move Stash's pending runPluginTask requests to the background queue (under _cond)."""
+    def _take_plugin_task_requests(self) -> list[dict]:
+        """The runPluginTask requests Stash holds, handed over (none without a Stash)."""
         if self.stash is None:
-            return
-        for request in self.stash.take_plugin_task_requests():
-            if depth > self.max_chained:
-                self._errors.append(RunnerError(
-                    f"more than {self.max_chained} chained plugin tasks: a task keeps queueing "
-                    f"tasks (dropped the request for {request.get('task_name')!r})"))
-                continue
-            self._jobs.append(_Job(depth=depth, request=request))
+            return []
+        return self.stash.take_plugin_task_requests()
 
-    def _run_job(self, job: _Job) -> RunResult:
+    def _run_job(self, job: Job) -> RunResult:
         if job.request is not None:
             return self._run_request(job.request)
         return self._run("task", job.task.name, job.task, self.plugin_input(job.task, job.args))
@@ -671,7 +568,7 @@ class PluginRunner:
         if self.job_queue == "sync":
             self._collect_requests(result)
         else:
-            self._wake.set()                     # it may have queued a job: look now
+            self._background.wake()              # it may have queued a job: look now
         return result
 
 
