@@ -15,23 +15,20 @@ if TYPE_CHECKING:
     from typing import Any
 
 from plugin.protocol import respond
-from plugin.tasks_common import request_drain
-from shared.datadir import ensure_private_dir, resolve_data_dir
 from shared.log import create_logger, set_verbose
-from stash.client import StashClient, StashConnection, StashError
 from validation.hook_input import parse_hook_call
 from validation.stash_input_errors import InputError
-from worker.jobs import new_job
-from worker.queue import enqueue
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("hook")
 
 
-#: SceneUpdateInput fields whose change can alter what Plex shows. A save that
-#: touches none of them (play count, resume time, o-counter…) needs no sync.
+#: Input fields (SceneUpdateInput, and BulkSceneUpdateInput for bulk edits) whose
+#: change can alter what Plex shows. A save that touches none of them — Stash's
+#: player saving resume time and play duration, the o-counter — needs no sync.
 SYNCED_INPUT_FIELDS = frozenset({
     "title", "code", "details", "director", "date", "rating100", "studio_id",
-    "performer_ids", "tag_ids", "group_ids", "movies", "cover_image", "primary_file_id",
+    "performer_ids", "tag_ids", "groups", "movies", "group_ids", "movie_ids",
+    "cover_image", "primary_file_id",
 })
 
 
@@ -45,8 +42,16 @@ def handle_hook(document: dict[str, Any]) -> int:
 
     if call.input_fields is not None and call.hook_type.endswith(".Update.Post"):
         if not SYNCED_INPUT_FIELDS.intersection(call.input_fields):
-            log_debug(f"Scene {call.scene_id}: saved fields {list(call.input_fields)} are not synced; nothing to do")
+            # Frequent (playback saves activity): answer before loading anything else,
+            # and say nothing, since the 'Debug logging' setting is not known yet.
             return respond(output="nothing to sync")
+
+    # Imported only now: the save above needs none of this (~10 ms).
+    from plugin.tasks_common import request_drain
+    from shared.datadir import ensure_private_dir, resolve_data_dir
+    from stash.client import StashClient, StashConnection, StashError
+    from worker.jobs import new_job
+    from worker.queue import enqueue
 
     stash = StashClient(StashConnection.from_server_connection(call.server_connection), timeout=10.0)
     settings: dict[str, Any] = {}
