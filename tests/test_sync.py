@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from plex.exceptions import PermanentError, PlexNotFound, StashUnavailable
+from plex.item_state import ListedItem
 from sandbox.library import World, generate
 from sandbox import plex_server
 from sandbox.plex_server import PlexServer
@@ -382,6 +383,19 @@ def test_a_stale_index_entry_recovers_without_a_record(env, rich):
     env.sync.state.forget(int(rich["scene"]))
     assert env.run(rich["scene"]) == "written"
     assert env.plex.item(new_key)["title"] == "  It’s a “Smart” Title — 🎬  "
+
+
+def test_a_stale_exact_entry_falls_back_to_the_scenes_own_name_match(env):
+    # Plex holds the file under another folder: the first sync matched it by name.
+    scene_id = env.stash.add_scene(files=[f"{STASH}/Studio/moved.mp4"], title="Moved")
+    key = env.plex.add_item(env.section, "moved", [f"{MOVIES}/Elsewhere/moved.mp4"])
+    assert env.run(scene_id) == "written"
+    # A stale cache entry claims the mapped path is that item's exact file.
+    env.sync.index.add([ListedItem(str(key), str(env.section), (f"{MOVIES}/Studio/moved.mp4",), {})])
+    env.update(scene_id, details="after the move")
+    # The re-match must not treat the scene's own item as another scene's.
+    assert env.run(scene_id) == "written"
+    assert env.plex.item(key)["summary"] == "after the move"
 
 
 # ------------------------------------------------------------------------ bulk indexing

@@ -101,7 +101,7 @@ class SceneSync:
             log_trace(f"Scene {scene_id}: unchanged since the last sync")
             return "unchanged"
 
-        match, current = self._load_verified(match, files)
+        match, current = self._load_verified(scene_id, match, files)
         if record and record.rating_key != match.rating_key:
             record = None  # a different item now: nothing of ours is on it
         params = edit_params(current, desired, lock=self.config.lock_fields,
@@ -164,7 +164,7 @@ class SceneSync:
             self._request_scan(files)
             raise
 
-    def _load_verified(self, match: Match, files: list[str]) -> tuple[Match, PlexItemState]:
+    def _load_verified(self, scene_id: int, match: Match, files: list[str]) -> tuple[Match, PlexItemState]:
         """Load the item and check it still holds the file; re-match once if the index was stale."""
         try:
             current = self.plex.load_item(match.rating_key)
@@ -176,7 +176,7 @@ class SceneSync:
                 for w in wanted for f in current.files)):
             return match, current
         self.index.forget(match.rating_key)
-        fresh = self._match(0, files)
+        fresh = self._match(scene_id, files)
         return fresh, self.plex.load_item(fresh.rating_key)
 
     def _request_scan(self, files: list[str]) -> None:
