@@ -8,21 +8,11 @@ from typing import Any
 from plugin.tasks_common import request_drain
 from shared.log import create_logger
 from worker.dlq import DeadLetterQueue
-from worker.queue import enqueue
+from worker.queue import QueuePutter
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("dlq")
 
 SHOW_LIMIT = 25
-
-
-class _QueuePutter:
-    """Puts jobs through the hook's enqueue: no drain lock needed to add work."""
-
-    def __init__(self, data_dir: str) -> None:
-        self.data_dir = data_dir
-
-    def put(self, job: dict[str, Any]) -> None:
-        enqueue(self.data_dir, job)
 
 
 def show(ctx: Any) -> dict[str, Any]:
@@ -56,7 +46,7 @@ def retry(ctx: Any) -> dict[str, Any]:
     error_type = (ctx.args.get("error_type") or "").strip() or None
     dlq = DeadLetterQueue(ctx.data_dir)
     try:
-        count = dlq.requeue(_QueuePutter(ctx.data_dir), error_type=error_type)
+        count = dlq.requeue(QueuePutter(ctx.data_dir), error_type=error_type)
     finally:
         dlq.close()
     what = f"'{error_type}' " if error_type else ""

@@ -43,7 +43,7 @@ from stash.client import StashClient
 from worker.dlq import DeadLetterQueue
 from worker.jobs import new_job
 from worker.mapping import desired_metadata
-from worker.queue import enqueue, enqueue_many, pending_jobs
+from worker.queue import QueuePutter, enqueue_many, pending_jobs
 from worker.sync_state import SyncRecord, SyncState
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("reconcile")
@@ -101,16 +101,6 @@ def _later(a: Optional[str], b: Optional[str]) -> Optional[str]:
         return b if tb > ta else a
     except TypeError:  # one naive, one aware: trust the newer text's form
         return b
-
-
-class _ImmediatePutter:
-    """Puts DLQ requeues straight into the queue, before the DLQ deletes their entries."""
-
-    def __init__(self, data_dir: str) -> None:
-        self.data_dir = data_dir
-
-    def put(self, job: dict[str, Any]) -> None:
-        enqueue(self.data_dir, job)
 
 
 def _label(scene: dict[str, Any]) -> str:
@@ -341,7 +331,7 @@ class Reconciler:
             return
         dlq = DeadLetterQueue(self.data_dir)
         try:
-            dlq.requeue(_ImmediatePutter(self.data_dir), ids=self.requeue_ids)
+            dlq.requeue(QueuePutter(self.data_dir), ids=self.requeue_ids)
         finally:
             dlq.close()
 

@@ -96,6 +96,18 @@ def enqueue_many(data_dir: str, jobs: list[dict[str, Any]]) -> None:
         conn.close()
 
 
+class QueuePutter:
+    """Adds jobs with :func:`enqueue`, for code that takes "something to ``put`` jobs
+    into" (the DLQ's requeue) but must not open the drain's queue: no lock needed."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.data_dir = data_dir
+
+    def put(self, job: dict[str, Any]) -> None:
+        """Append ``job``."""
+        enqueue(self.data_dir, job)
+
+
 def pending_jobs(data_dir: str) -> Iterator[dict[str, Any]]:
     """Every job not yet acked (ready or in flight), oldest first; read-only."""
     if not os.path.exists(os.path.join(queue_path(data_dir), DB_FILE)):
