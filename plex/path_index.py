@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from plex.item_state import ListedItem
 from plex.paths import basename, normalize
-from shared.sqlite import connect, transaction
+from shared.sqlite import open_store, transaction
 
 DB_FILE = "plex_index.db"
 _SCHEMA = """
@@ -51,7 +51,8 @@ class PathIndex:
 
     def __init__(self, data_dir: str, *, case_insensitive: bool, signature: str) -> None:
         self.case_insensitive = case_insensitive
-        self._conn = connect(os.path.join(data_dir, DB_FILE), _SCHEMA)
+        self._conn = open_store(os.path.join(data_dir, DB_FILE), _SCHEMA, what="Plex path index (plex_index.db)",
+                                rebuildable=True)
         # Keys depend on the case setting, entries on the chosen libraries.
         signature = f"{signature}|case={case_insensitive}"
         row = self._conn.execute("SELECT value FROM meta WHERE name = 'signature'").fetchone()

@@ -47,7 +47,7 @@ def handle_hook(document: dict[str, Any]) -> int:
             return respond(output="nothing to sync")
 
     # Imported only now: the save above needs none of this (~10 ms).
-    from plugin.tasks_common import request_drain
+    from plugin.tasks_common import request_drain, request_recovery
     from shared.datadir import ensure_private_dir, resolve_data_dir
     from stash.client import StashClient, StashConnection, StashError
     from worker.jobs import new_job
@@ -72,6 +72,7 @@ def handle_hook(document: dict[str, Any]) -> int:
     log_debug(f"Scene {call.scene_id}: queued ({call.hook_type})")
 
     request_drain(stash, data_dir)
+    request_recovery(stash, data_dir)
     interval = str(settings.get("reconcile_interval") or "off").strip().lower()
     if interval != "off":  # unknown values count as off in the scheduler
         from reconciliation.scheduler import maybe_request_reconcile

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from plugin.protocol import respond
+from plugin.tasks_common import request_recovery
 from shared.datadir import ensure_private_dir, resolve_data_dir
 from shared.log import create_logger, set_verbose
 from stash.client import StashClient, StashConnection, StashError
@@ -158,7 +159,11 @@ def handle_task(document: dict[str, Any]) -> int:
         context = make_context(stash, settings, args, stash_dir=conn.Dir)
         if mode != "reconcile":  # a reconcile resets the schedule itself
             _check_reconcile_schedule(context)
-        output = run_task(tasks[mode], context)
+        try:
+            output = run_task(tasks[mode], context)
+        finally:
+            # A damaged queue or DLQ found before or during this task: ask for the recovery.
+            request_recovery(stash, context.data_dir)
     except TaskError as exc:
         return respond(error=str(exc))
     return respond(output=output)

@@ -32,3 +32,21 @@ def request_drain(stash: StashClient, data_dir: str) -> bool:
                  f"run the '{PROCESS_TASK}' task to sync now")
         return False
     return True
+
+
+def request_recovery(stash: StashClient, data_dir: str) -> bool:
+    """If a corrupt queue or DLQ was moved aside, ask Stash for the recovery reconcile
+    (once: the note is dropped when Stash accepted); ``True`` if asked. Never raises."""
+    from shared.sqlite_files import RECOVERY_TASK, recovery_pending, recovery_requested
+
+    if not recovery_pending(data_dir):
+        return False
+    try:
+        stash.run_plugin_task(RECOVERY_TASK)
+        recovery_requested(data_dir)
+    except (StashError, OSError) as exc:
+        log_warn(f"Asking Stash for '{RECOVERY_TASK}' failed ({exc}); it is asked again on the next "
+                 "save or task, or run it yourself")
+        return False
+    log_info(f"Asked Stash to run '{RECOVERY_TASK}' to recover what a damaged file held")
+    return True

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
+
+from shared.sqlite_files import open_or_quarantine, private_file
 
 LOCK_TIMEOUT = 30.0
 
 
 def connect(path: str, schema: str) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode with WAL (readers never block the writer) and
-    a generous lock wait (several plugin processes share the files); apply ``schema``."""
+    a generous lock wait (several plugin processes share the files); apply ``schema``.
+
+    Raises ``sqlite3.DatabaseError`` (connection closed) when the file is corrupt."""
     conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(schema)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(schema)
+    except BaseException:
+        conn.close()
+        raise
+    private_file(path)
     return conn
+
+
+def open_store(path: str, schema: str, *, what: str, rebuildable: bool) -> sqlite3.Connection:
+    """:func:`connect`, moving a corrupt file aside first (``shared.sqlite_files``):
+    a ``rebuildable`` cache starts empty with a warning; a store of work (the DLQ) is
+    kept aside, named in one error line, and a recovery reconcile is requested."""
+    return open_or_quarantine(lambda: connect(path, schema), path, data_dir=os.path.dirname(path) or ".",
+                              what=what, rebuildable=rebuildable)
 
 
 @contextmanager

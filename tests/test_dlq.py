@@ -264,8 +264,12 @@ def test_file_private_under_plexsync_umask(tmp_path, make_job):
     assert os.stat(tmp_path / "data" / DB_FILE).st_mode & 0o777 == 0o600
 
 
-def test_corrupt_dlq_file_raises_not_empty(data_dir):
+def test_corrupt_dlq_file_is_kept_aside_not_read_as_empty(data_dir):
+    # The damaged file is not silently overwritten: it is moved aside (and named in an
+    # error line, see tests/test_sqlite_files.py) before a new DLQ starts.
     with open(os.path.join(data_dir, DB_FILE), "wb") as fh:
         fh.write(b"garbage " * 1000)
-    with pytest.raises(sqlite3.DatabaseError):
-        DeadLetterQueue(data_dir)
+    DeadLetterQueue(data_dir).close()
+    [kept] = [n for n in os.listdir(data_dir) if n.startswith(DB_FILE + ".corrupt-")]
+    with open(os.path.join(data_dir, kept), "rb") as fh:
+        assert fh.read() == b"garbage " * 1000

@@ -183,8 +183,7 @@ def test_corrupt_queue_file_raises_not_empty(data_dir):
         fh.write(b"not a database " * 500)
     with pytest.raises(sqlite3.DatabaseError):
         list(pending_jobs(data_dir))
-    with pytest.raises(sqlite3.DatabaseError):
-        enqueue(data_dir, {"scene_id": 1})
+    # enqueue moves it aside and records (tests/test_sqlite_files.py)
 
 
 def test_enqueue_into_unusable_folder_raises(tmp_path, make_job):

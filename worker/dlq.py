@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
 from shared.log import redact
-from shared.sqlite import connect, transaction
+from shared.sqlite import open_store, transaction
 from worker.jobs import without_retry_state
 
 DB_FILE = "dlq.db"
@@ -64,7 +64,7 @@ class DeadLetterQueue:
     def __init__(self, data_dir: str) -> None:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
         self.path = os.path.join(data_dir, DB_FILE)
-        self._conn = connect(self.path, _SCHEMA)
+        self._conn = open_store(self.path, _SCHEMA, what="dead-letter queue (dlq.db)", rebuildable=False)
 
     def add(self, job: dict[str, Any], error: BaseException | str, error_type: str | None = None) -> int:
         """Record ``job`` as failed with ``error``; replaces an older entry for the same scene."""

@@ -16,6 +16,8 @@ import os
 import pickle
 import sqlite3
 import time
+
+from shared.sqlite_files import open_or_quarantine, private_file
 # Hook path: typing and dataclasses cost ~18 ms to import, so names used only in
 # annotations are imported for type checkers alone.
 TYPE_CHECKING = False
@@ -43,21 +45,35 @@ def queue_path(data_dir: str) -> str:
 
 
 def _connect(data_dir: str) -> sqlite3.Connection:
+    """Open the queue (created if missing); a corrupt file is moved aside with the
+    folder ``queue`` → ``queue.corrupt-<time>`` and a new queue started, so hooks keep
+    recording (see ``shared.sqlite_files``)."""
     folder = queue_path(data_dir)
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    conn = sqlite3.connect(os.path.join(folder, DB_FILE), timeout=_LOCK_TIMEOUT, isolation_level=None)
+    path = os.path.join(folder, DB_FILE)
+    conn = open_or_quarantine(lambda: _open(path), folder, data_dir=data_dir, what="job queue", rebuildable=False)
+    private_file(path)
+    return conn
+
+
+def _open(path: str) -> sqlite3.Connection:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # gone after a quarantine
+    conn = sqlite3.connect(path, timeout=_LOCK_TIMEOUT, isolation_level=None)
     # Switching to WAL takes an exclusive lock and does not wait on the busy
     # handler; many hooks starting at once on a new file must retry it.
-    for attempt in range(_PRAGMA_ATTEMPTS):
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_CREATE)
-            break
-        except sqlite3.OperationalError:
-            if attempt == _PRAGMA_ATTEMPTS - 1:
-                conn.close()
-                raise
-            time.sleep(0.005 * (attempt + 1))
+    try:
+        for attempt in range(_PRAGMA_ATTEMPTS):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_CREATE)
+                break
+            except sqlite3.OperationalError:
+                if attempt == _PRAGMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -110,9 +126,12 @@ class QueuePutter:
 
 def pending_jobs(data_dir: str) -> Iterator[dict[str, Any]]:
     """Every job not yet acked (ready or in flight), oldest first; read-only."""
-    if not os.path.exists(os.path.join(queue_path(data_dir), DB_FILE)):
+    path = os.path.join(queue_path(data_dir), DB_FILE)
+    if not os.path.exists(path):
         return
-    conn = _connect(data_dir)
+    # Read-only: a corrupt file raises here (never passes for an empty queue); the
+    # next hook or drain moves it aside.
+    conn = _open(path)
     try:
         for (blob,) in conn.execute(f"SELECT data FROM {_TABLE} WHERE status <= {_STATUS_UNACK} ORDER BY _id"):
             yield pickle.loads(blob)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
-from shared.sqlite import connect
+from shared.sqlite import open_store
 
 DB_FILE = "sync_state.db"
 _SCHEMA = """
@@ -43,7 +43,11 @@ class SyncState:
     """Read and record successful syncs."""
 
     def __init__(self, data_dir: str) -> None:
-        self._conn = connect(os.path.join(data_dir, DB_FILE), _SCHEMA)
+        # A cache: lost, it costs one full re-write of each scene's metadata (and
+        # cover) on its next sync, never a wrong item, since every write re-checks the
+        # item's file path.
+        self._conn = open_store(os.path.join(data_dir, DB_FILE), _SCHEMA, what="sync state (sync_state.db)",
+                                rebuildable=True)
 
     def get(self, scene_id: int) -> SyncRecord | None:
         """The scene's last sync, or ``None``."""
