@@ -127,8 +127,20 @@ class StashClient:
     def plugin_settings(self, plugin_id: str = PLUGIN_ID) -> dict[str, Any]:
         """The plugin's settings map (unset settings are absent)."""
         data = self.execute(queries.PLUGIN_SETTINGS, {"ids": [plugin_id]})
-        plugins = (data.get("configuration") or {}).get("plugins") or {}
-        return dict(plugins.get(plugin_id) or {})
+        configuration = data.get("configuration")
+        plugins = configuration.get("plugins") if isinstance(configuration, dict) else None
+        settings = plugins.get(plugin_id) if isinstance(plugins, dict) else None
+        if settings is None and isinstance(plugins, dict):
+            return {}  # no setting saved yet: Stash leaves the plugin out
+        if not isinstance(settings, dict):
+            # Not what Stash's schema promises (a map of maps): run on defaults, keep queueing.
+            from shared.log import create_logger
+
+            create_logger("stash")[3](f"Stash's configuration.plugins for '{plugin_id}' is not a map "
+                                      f"({type(settings if isinstance(plugins, dict) else plugins).__name__}); "
+                                      "using no settings")
+            return {}
+        return dict(settings)
 
     def with_api_key(self) -> "StashClient":
         """A client that also sends Stash's API key, so long tasks outlive the session cookie."""

@@ -27,6 +27,10 @@ class HookCall(namedtuple("HookCall", "scene_id hook_type input_fields server_co
     __slots__ = ()
 
 
+#: The hooks plexsync.yml declares (its ``triggeredBy``; tests/test_hook_input.py keeps
+#: them equal): the only ones PlexSync acts on.
+HOOK_TYPES = ("Scene.Create.Post", "Scene.Update.Post")
+
 #: Largest scene id: Stash's ids are 64-bit, and our SQLite columns are too.
 MAX_ID = 2**63 - 1
 
@@ -73,6 +77,9 @@ def load_document(raw: str | bytes) -> dict[str, Any]:
         raise InputError("no input on stdin: PlexSync must be started by Stash")
     try:
         document = json.loads(raw)
+    except RecursionError:
+        # Python's parser recurses per level: deep enough, it runs out of stack.
+        raise InputError("stdin is not a Stash plugin input: nested too deeply") from None
     except UnicodeDecodeError as exc:  # a ValueError without .msg / .lineno
         raise InputError(f"stdin is not JSON (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
     except ValueError as exc:
@@ -107,6 +114,10 @@ def parse_hook_call(document: dict[str, Any]) -> HookCall:
     hook_type = ctx.get("type")
     if not isinstance(hook_type, str):
         raise InputError("invalid args.hookContext.type: expected the hook type, e.g. Scene.Update.Post")
+    if hook_type not in HOOK_TYPES:
+        # Stash fires only the hooks plexsync.yml declares; another type's id is not a scene id.
+        raise InputError(f"invalid args.hookContext.type: PlexSync handles only {' and '.join(HOOK_TYPES)}, "
+                         f"not {hook_type[:80]!r}; nothing was queued")
     fields = ctx.get("inputFields")
     if fields is not None and not (isinstance(fields, list) and all(isinstance(f, str) for f in fields)):
         raise InputError("invalid args.hookContext.inputFields: expected a list of field names")

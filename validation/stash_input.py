@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from validation.hook_input import MAX_ID, load_document, whole_number
+from validation.hook_input import HOOK_TYPES, MAX_ID, load_document, whole_number
 from validation.stash_input_errors import InputError
 
 
@@ -61,6 +61,15 @@ class HookContext(BaseModel):
         if number is None:
             raise ValueError("the scene id must be a whole number")
         return number
+
+    @field_validator("type")
+    @classmethod
+    def _scene_hook(cls, value: str) -> str:
+        # The hook's rule (validation.hook_input.HOOK_TYPES): only what plexsync.yml declares.
+        if value not in HOOK_TYPES:
+            raise ValueError(f"PlexSync handles only {' and '.join(HOOK_TYPES)}, not {value[:80]!r}; "
+                             "nothing was queued")
+        return value
 
 
 class PluginArgs(BaseModel):

@@ -17,6 +17,7 @@ import pickle
 import sqlite3
 import time
 
+from shared.datadir import ensure_private_dir
 from shared.sqlite_files import open_or_quarantine, private_file
 # Hook path: typing and dataclasses cost ~18 ms to import, so names used only in
 # annotations are imported for type checkers alone.
@@ -48,8 +49,7 @@ def _connect(data_dir: str) -> sqlite3.Connection:
     """Open the queue (created if missing); a corrupt file is moved aside with the
     folder ``queue`` → ``queue.corrupt-<time>`` and a new queue started, so hooks keep
     recording (see ``shared.sqlite_files``)."""
-    folder = queue_path(data_dir)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    folder = ensure_private_dir(queue_path(data_dir))  # always ours: tightened if looser
     path = os.path.join(folder, DB_FILE)
     conn = open_or_quarantine(lambda: _open(path), folder, data_dir=data_dir, what="job queue", rebuildable=False)
     private_file(path)
