@@ -330,7 +330,7 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def _run_task(ns: argparse.Namespace, log_warn: Any, log_error: Any) -> int:
-    from plugin.tasks import TaskError, make_context, run_task, task_table
+    from plugin.tasks import READ_ONLY_TASKS, TaskError, make_context, run_task, task_table
     from shared.datadir import resolve_data_dir
     from shared.log import redact
 
@@ -349,8 +349,9 @@ def _run_task(ns: argparse.Namespace, log_warn: Any, log_error: Any) -> int:
         data_dir = getattr(ns, "data_dir", None) or resolve_data_dir(stash_dir, settings.get("data_dir"))
         data_dir = os.path.abspath(os.path.expanduser(data_dir))
         existed = os.path.isdir(data_dir)
-        context = make_context(stash, settings, args, stash_dir=stash_dir, data_dir=data_dir)
-        if not existed:
+        context = make_context(stash, settings, args, stash_dir=stash_dir, data_dir=data_dir,
+                               create=mode not in READ_ONLY_TASKS)
+        if not existed and os.path.isdir(context.data_dir):
             log_warn(f"The data folder {context.data_dir} did not exist and was created empty. If PlexSync runs "
                      "in a Stash elsewhere (Docker, another user), pass its folder with --data-dir.")
         output = run_task(tasks[mode], context)

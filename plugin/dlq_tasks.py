@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from plugin.tasks_common import request_drain
 from shared.log import create_logger
-from worker.dlq import DeadLetterQueue
+from worker.dlq import DB_FILE, DeadLetterQueue
 from worker.queue import QueuePutter
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("dlq")
@@ -17,6 +18,9 @@ SHOW_LIMIT = 25
 
 def show(ctx: Any) -> dict[str, Any]:
     """Log the DLQ grouped by error type, then the newest entries."""
+    if not os.path.exists(os.path.join(ctx.data_dir, DB_FILE)):  # only looking: create nothing
+        log_info(f"The dead-letter queue is empty (no data yet in {ctx.data_dir}).")
+        return {"total": 0, "by_type": {}, "no_data": True}
     dlq = DeadLetterQueue(ctx.data_dir)
     try:
         by_type = dlq.count_by_type()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ from shared.jsonfile import CorruptStateError, read_json
 from shared.log import create_logger
 from validation.config import ConfigError
 from worker.circuit_breaker import CircuitBreaker, CircuitState
-from worker.dlq import DeadLetterQueue
+from worker.dlq import DB_FILE as DLQ_FILE, DeadLetterQueue
 from worker.processor import BREAKER_FILE
 from worker.queue import pending_jobs
 from worker.stats import STATS_FILE
@@ -100,16 +101,29 @@ def run(ctx: Any) -> dict[str, Any]:
         else:
             log_error(f"Plex: not usable — {plex['error']}")
 
-    queue = queue_summary(ctx.data_dir)
-    report["queue"] = queue
-    due = f", next retry {_ago(queue['next_due_at'])}" if queue["next_due_at"] else ""
-    log_info(f"Queue: {queue['ready']} ready, {queue['waiting']} waiting to retry{due}")
+    if not os.path.isdir(ctx.data_dir):  # Status only looks: it creates nothing
+        report["no_data"] = True
+        log_info(f"Data folder {ctx.data_dir}: no data yet (nothing was queued or synced so far)")
+        return report
 
-    dlq = DeadLetterQueue(ctx.data_dir)
     try:
-        report["dlq"] = dlq.count_by_type()
-    finally:
-        dlq.close()
+        queue = queue_summary(ctx.data_dir)
+    except sqlite3.DatabaseError as exc:
+        # Read-only here; the next save or 'Process queue' moves the file aside.
+        report["queue"] = {"error": str(exc)}
+        log_error(f"Queue: unreadable ({exc}); the next save or 'Process queue' moves it aside and starts a new one")
+    else:
+        report["queue"] = queue
+        due = f", next retry {_ago(queue['next_due_at'])}" if queue["next_due_at"] else ""
+        log_info(f"Queue: {queue['ready']} ready, {queue['waiting']} waiting to retry{due}")
+
+    report["dlq"] = {}
+    if os.path.exists(os.path.join(ctx.data_dir, DLQ_FILE)):
+        dlq = DeadLetterQueue(ctx.data_dir)
+        try:
+            report["dlq"] = dlq.count_by_type()
+        finally:
+            dlq.close()
     total = sum(report["dlq"].values())
     detail = ", ".join(f"{k}: {v}" for k, v in report["dlq"].items())
     log_info(f"Dead-letter queue: {total}" + (f" ({detail})" if detail else ""))

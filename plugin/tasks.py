@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from plugin.protocol import respond
 from plugin.tasks_common import request_recovery
-from shared.datadir import ensure_private_dir, resolve_data_dir
+from shared.datadir import chosen_by_user, ensure_private_dir, resolve_data_dir
 from shared.log import create_logger, set_verbose
 from stash.client import StashClient, StashConnection, StashError
 from validation.config import ConfigError, PlexSyncConfig
@@ -81,17 +81,24 @@ def task_table() -> dict[str, TaskFn]:
 _task_table = task_table  # the name older callers use
 
 
+#: Tasks that only look: they must not create the data folder (they say "no data yet").
+READ_ONLY_TASKS = frozenset({"status", "dlq_show"})
+
+
 def make_context(stash: StashClient, settings: dict[str, Any], args: dict[str, Any], *,
-                 stash_dir: str | None, data_dir: str | None = None) -> TaskContext:
+                 stash_dir: str | None, data_dir: str | None = None, create: bool = True) -> TaskContext:
     """The context every task gets: logging verbosity set, data folder chosen and created.
 
     ``data_dir`` overrides the choice (``$PLEXSYNC_DATA_DIR``, the *Data folder*
-    setting, ``<stash_dir>/plexsync``). Raises :class:`TaskError` (logged).
+    setting, ``<stash_dir>/plexsync``). ``create=False`` (read-only tasks) leaves a
+    missing folder missing. Raises :class:`TaskError` (logged).
     """
     set_verbose(bool(settings.get("debug_logging")))
     try:
         chosen = data_dir or resolve_data_dir(stash_dir, settings.get("data_dir"))
-        folder = ensure_private_dir(os.path.abspath(os.path.expanduser(chosen)))
+        folder = os.path.abspath(os.path.expanduser(chosen))
+        if create or os.path.isdir(folder):
+            ensure_private_dir(folder, own=not (data_dir or chosen_by_user(settings.get("data_dir"))))
     except (OSError, ValueError) as exc:
         message = f"'Data folder' cannot be used: {exc}"
         log_error(message)
@@ -156,7 +163,7 @@ def handle_task(document: dict[str, Any]) -> int:
 
     args = {k: v for k, v in plugin_input.args.model_dump().items() if k not in ("mode", "hookContext")}
     try:
-        context = make_context(stash, settings, args, stash_dir=conn.Dir)
+        context = make_context(stash, settings, args, stash_dir=conn.Dir, create=mode not in READ_ONLY_TASKS)
         if mode != "reconcile":  # a reconcile resets the schedule itself
             _check_reconcile_schedule(context)
         try:

@@ -293,8 +293,8 @@ def test_stash_url_and_key_from_the_environment(sb, cli):
 
 def test_data_dir_from_the_environment_and_a_warning_when_created(sb, cli, tmp_path):
     fresh = tmp_path / "fresh-data"
-    result = cli("--stash-url", sb.stash.url, "--api-key", sb.stash.api_key, "dlq", "show",
-                 extra_env={"PLEXSYNC_DATA_DIR": str(fresh)})
+    result = cli("--stash-url", sb.stash.url, "--api-key", sb.stash.api_key, "dlq", "purge",
+                 extra_env={"PLEXSYNC_DATA_DIR": str(fresh)})  # 'dlq show' only looks: creates nothing
     assert result.returncode == 0, result.stderr
     assert fresh.is_dir()
     assert f"warning: The data folder {fresh} did not exist" in result.stderr
