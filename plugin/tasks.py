@@ -130,6 +130,12 @@ def _check_reconcile_schedule(ctx: TaskContext) -> None:
     if interval != "off":
         from reconciliation.scheduler import maybe_request_reconcile
 
+        try:
+            # A read-only task on a fresh install has no folder yet; the scheduled
+            # reconcile it may ask for writes there anyway.
+            ensure_private_dir(ctx.data_dir, own=not chosen_by_user(ctx.settings.get("data_dir")))
+        except OSError:
+            return
         maybe_request_reconcile(ctx.stash, ctx.data_dir, interval)
 
 

@@ -64,7 +64,32 @@ def read_state(data_dir: str) -> tuple[dict, str | None]:
         return empty_state(), f"{STATE_FILE} does not hold reconcile state"
     state = empty_state()
     state.update(stored)
-    return state, None
+    return _sane(state), None
+
+
+def _when(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _sane_run(run: object) -> dict | None:
+    if not isinstance(run, dict) or not _when(run.get("at")):
+        return None
+    return {**run, "summary": run["summary"] if isinstance(run.get("summary"), dict) else {}}
+
+
+def _sane(state: dict) -> dict:
+    """Drop values of the wrong type (a hand edit, a bit flip): each counts as never set."""
+    runs = {scope: run for scope, run in ((k, _sane_run(v)) for k, v in state["runs"].items())
+            if run is not None and isinstance(scope, str)}
+    last = _sane_run(state.get("last"))
+    if last is not None and not isinstance(last.get("scope"), str):
+        last = None
+    scheduler = state.get("scheduler")
+    if isinstance(scheduler, dict):
+        scheduler = {k: v for k, v in scheduler.items()
+                     if (k.endswith("_at") and _when(v)) or (not k.endswith("_at") and isinstance(v, str))}
+    return {**state, "runs": runs, "last": last, "cursor": cursor_of(state),
+            "scheduler": scheduler if isinstance(scheduler, dict) else None}
 
 
 @contextmanager
