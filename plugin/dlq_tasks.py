@@ -19,7 +19,8 @@ SHOW_LIMIT = 25
 def show(ctx: Any) -> dict[str, Any]:
     """Log the DLQ grouped by error type, then the newest entries."""
     if not os.path.exists(os.path.join(ctx.data_dir, DB_FILE)):  # only looking: create nothing
-        log_info(f"The dead-letter queue is empty (no data yet in {ctx.data_dir}).")
+        log_info("The dead-letter queue is empty: no sync has failed for good.")
+        log_info(f"(Data folder {ctx.data_dir}: no data yet.)")
         return {"total": 0, "by_type": {}, "no_data": True}
     dlq = DeadLetterQueue(ctx.data_dir)
     try:
