@@ -14,10 +14,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterator, Mapping
 
+from shared.log import create_logger
 from stash import queries
 from stash.transport import TransportError, request
 
 PLUGIN_ID = "plexsync"
+log_warn = create_logger("stash")[3]
 
 
 class StashError(Exception):
@@ -128,17 +130,16 @@ class StashClient:
         """The plugin's settings map (unset settings are absent)."""
         data = self.execute(queries.PLUGIN_SETTINGS, {"ids": [plugin_id]})
         configuration = data.get("configuration")
-        plugins = configuration.get("plugins") if isinstance(configuration, dict) else None
-        settings = plugins.get(plugin_id) if isinstance(plugins, dict) else None
-        if settings is None and isinstance(plugins, dict):
+        plugins = configuration.get("plugins") if isinstance(configuration, dict) else configuration
+        if plugins is None:
+            plugins = {}  # nothing configured at all
+        settings = plugins.get(plugin_id) if isinstance(plugins, dict) else plugins
+        if settings is None:
             return {}  # no setting saved yet: Stash leaves the plugin out
         if not isinstance(settings, dict):
             # Not what Stash's schema promises (a map of maps): run on defaults, keep queueing.
-            from shared.log import create_logger
-
-            create_logger("stash")[3](f"Stash's configuration.plugins for '{plugin_id}' is not a map "
-                                      f"({type(settings if isinstance(plugins, dict) else plugins).__name__}); "
-                                      "using no settings")
+            log_warn(f"Stash's configuration.plugins for '{plugin_id}' is not a map "
+                     f"({type(settings).__name__}); using no settings")
             return {}
         return dict(settings)
 
