@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             return handle_task(document)
         except ModuleNotFoundError as exc:
             problem = import_error_problem(exc)
+        except Exception as exc:  # outside the task's own choke point: still one plugin JSON
+            from plugin.tasks import describe_unexpected
+
+            problem = describe_unexpected(exc)
     log_error(problem)
     return respond(error=problem)
 

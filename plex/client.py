@@ -14,25 +14,38 @@ import os
 # Partial objects would otherwise reload themselves with hidden requests.
 os.environ.setdefault("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
 
+import ssl  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from typing import Any, Callable, Iterator, TypeVar  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
-from xml.etree.ElementTree import Element  # noqa: E402
+from xml.etree.ElementTree import Element, ParseError  # noqa: E402
 
 import requests  # noqa: E402
+import urllib3  # noqa: E402
 from plexapi import exceptions as plex_errors  # noqa: E402
 from plexapi.server import PlexServer  # noqa: E402
 from plexapi.utils import joinArgs  # noqa: E402
 
 from plex.exceptions import (  # noqa: E402
-    ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, TransientError,
+    ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, RateLimited,
 )
 from plex.item_state import ListedItem, PlexItemState, Section, parse_item, parse_listing, parse_sections  # noqa: E402
+from shared.log import create_logger  # noqa: E402
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("plex")
 
 T = TypeVar("T")
 MOVIE_TYPE = 1
 PAGE_SIZE = 1000
 _MAX_RETRY_AFTER = 600.0
+#: A 429 without a usable Retry-After: wait this long.
+_DEFAULT_RETRY_AFTER = 5.0
+# OpenSSL's verify codes for a certificate issued to another host name / IP address.
+_NAME_MISMATCH_CODES = {62, 64}
+# OpenSSL's reasons when the other side answered a TLS hello with plain HTTP.
+_NOT_TLS_REASONS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL",
+                    "HTTP_REQUEST"}
+_insecure_told = False
 
 
 def _retry_after(response: requests.Response | None) -> float | None:
@@ -45,6 +58,41 @@ def _retry_after(response: requests.Response | None) -> float | None:
         return None
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (cause, context, urllib3's ``reason``, args)."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+
+
+def tls_error(exc: BaseException, where: str) -> ConfigurationError:
+    """Advice that fits the TLS failure, chosen by the ``ssl`` exception inside it."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            if cause.verify_code in _NAME_MISMATCH_CODES:
+                return ConfigurationError(f"{where}: the TLS certificate is issued to another name "
+                                          f"({cause.verify_message}); use the host name the certificate names "
+                                          "in 'Plex server URL'", setting="Plex server URL")
+            return ConfigurationError(f"{where}: TLS certificate not trusted ({cause.verify_message}); set "
+                                      "'CA certificate file' to the certificate (PEM) that signed it or, for a "
+                                      "self-signed certificate, tick 'Skip TLS certificate check'",
+                                      setting="CA certificate file")
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in _NOT_TLS_REASONS:
+            return ConfigurationError(f"{where}: the server does not speak https at this address; use http:// "
+                                      "in 'Plex server URL'", setting="Plex server URL")
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "library", None) in ("X509", "PEM"):
+            return ConfigurationError(f"{where}: the CA certificate file is not a PEM certificate",
+                                      setting="CA certificate file")
+    return ConfigurationError(f"{where}: the TLS connection failed; check that 'Plex server URL' is Plex's "
+                              "https address", setting="Plex server URL")
+
+
 def translate_error(exc: BaseException, response: requests.Response | None, where: str) -> PlexSyncError | None:
     """The ``plex.exceptions`` error for a plexapi/requests failure (``None``: not ours).
 
@@ -53,9 +101,10 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
     """
     status = response.status_code if response is not None else None
     if isinstance(exc, requests.exceptions.SSLError):
-        return ConfigurationError(f"{where}: TLS certificate not trusted; set 'CA certificate file' "
-                                  "or, for a self-signed certificate, tick 'Skip TLS certificate check'",
-                                  setting="CA certificate file")
+        return tls_error(exc, where)
+    if isinstance(exc, ParseError):
+        return ConfigurationError(f"{where} answered, but it is not a Plex Media Server; check 'Plex server URL'",
+                                  setting="Plex server URL")
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
         return ConfigurationError(f"{where}: the address is not a valid URL", setting="Plex server URL")
@@ -70,12 +119,17 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
         return PlexNotFound(f"{where}: not found (HTTP 404)")
     if isinstance(exc, plex_errors.BadRequest) or isinstance(exc, requests.exceptions.HTTPError):
         if status == 429:
-            return TransientError(f"{where} asked us to slow down (HTTP 429)", retry_after=_retry_after(response))
+            return RateLimited(f"{where} asked us to slow down (HTTP 429)",
+                               retry_after=_retry_after(response) or _DEFAULT_RETRY_AFTER)
         if status is not None and status >= 500:
             return PlexUnreachable(f"{where} failed (HTTP {status})", retry_after=_retry_after(response))
         return PermanentError(f"{where} rejected the request (HTTP {status})")
     if isinstance(exc, requests.exceptions.RequestException):
         return PlexUnreachable(f"{where}: {type(exc).__name__}")
+    if isinstance(exc, OSError):
+        # Not a requests error: requests loading the CA certificates (a missing file).
+        return ConfigurationError(f"{where}: cannot load the TLS CA certificates ({exc})",
+                                  setting="CA certificate file")
     return None
 
 
@@ -99,6 +153,10 @@ class PlexConnection:
     def _make_session(self) -> requests.Session:
         session = self._session_factory()
         session.verify = self.config.ca_bundle or self.config.verify_tls
+        if session.verify is not True:
+            _keep_verify(session)
+        if session.verify is False:
+            _tell_insecure_once(self.config.plex_url.startswith("https:"))
         session.headers["Accept"] = "application/xml"
 
         def remember(response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -109,7 +167,7 @@ class PlexConnection:
         return session
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
+    def _translated(self, connecting: bool = False) -> Iterator[None]:
         self._last_response = None
         try:
             yield
@@ -119,7 +177,15 @@ class PlexConnection:
             error = translate_error(exc, self._last_response, self.where)
             if error is None:
                 raise
+            if connecting and isinstance(error, (PlexNotFound, PermanentError)):
+                error = self._not_plex(f"answered HTTP {getattr(self._last_response, 'status_code', '?')}")
             raise error from None
+
+    def _not_plex(self, what: str) -> ConfigurationError:
+        path = urlsplit(self.config.plex_url).path
+        hint = (f" (use just the server's address, without the path {path})" if path.strip("/") else "")
+        return ConfigurationError(f"{self.where} {what}: it is not a Plex Media Server; check 'Plex server URL'"
+                                  f"{hint}", setting="Plex server URL")
 
     def server(self) -> PlexServer:
         """The connected ``PlexServer`` (one ``GET /`` the first time)."""
@@ -127,9 +193,12 @@ class PlexConnection:
             if self._session is None:
                 self._session = self._make_session()
             timeout = (self.config.connect_timeout, self.config.read_timeout)
-            with self._translated():
-                self._server = PlexServer(self.config.plex_url, self.config.token(), session=self._session,
-                                          timeout=timeout)  # type: ignore[arg-type]
+            with self._translated(connecting=True):
+                server = PlexServer(self.config.plex_url, self.config.token(), session=self._session,
+                                    timeout=timeout)  # type: ignore[arg-type]
+            if not server.machineIdentifier:
+                raise self._not_plex("answered XML without a server identity")
+            self._server = server
         return self._server
 
     def query(self, path: str, method: str = "GET", **kwargs: Any) -> Element | None:
@@ -214,3 +283,32 @@ class PlexConnection:
     def upload_poster(self, rating_key: str, image: bytes) -> None:
         """Upload a poster as the request body (Plex cannot fetch Stash's authenticated URL)."""
         self.query(f"/library/metadata/{rating_key}/posters", method="POST", data=image)
+
+
+def _keep_verify(session: requests.Session) -> None:
+    """Make the session's own ``verify`` (a CA file, or no check) win over the environment.
+
+    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override ``Session.verify``, so
+    the user's 'Skip TLS certificate check' or 'CA certificate file' would be silently
+    ignored; proxies still come from the environment.
+    """
+    chosen = session.verify
+    merge = session.merge_environment_settings
+
+    def merge_keeping_verify(url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        settings = merge(url, proxies, stream, verify, cert)
+        settings["verify"] = chosen
+        return settings
+
+    session.merge_environment_settings = merge_keeping_verify  # type: ignore[method-assign]
+
+
+def _tell_insecure_once(https: bool) -> None:
+    """One warning line per run instead of urllib3's warning on every request (which
+    reaches stderr without Stash's log prefix, so Stash logs each as an error)."""
+    global _insecure_told
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    if https and not _insecure_told:
+        _insecure_told = True
+        log_warn("'Skip TLS certificate check' is ticked: the connection to Plex is encrypted, "
+                 "but the server's certificate is not checked")

@@ -22,6 +22,10 @@ class PlexSyncError(Exception):
     consumes_retry: bool = True
     #: The setting (PlexSyncConfig field) that overrides ``max_retries``, if any.
     budget_setting: str | None = None
+    #: Whether the drain must stop at once, keeping every job (nothing a retry can fix).
+    stops_drain: bool = False
+    #: Whether the whole drain must hold off for ``retry_after`` seconds (not only this job).
+    pauses_drain: bool = False
 
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -31,7 +35,7 @@ class PlexSyncError(Exception):
 
 
 class TransientError(PlexSyncError):
-    """A failure worth retrying with backoff (429, a dropped response)."""
+    """A failure worth retrying with backoff (a dropped response)."""
 
     max_retries = defaults.MAX_RETRIES
     budget_setting = "max_retries"
@@ -46,6 +50,19 @@ class PlexUnreachable(TransientError):
     """
 
     consumes_retry = False
+
+
+class RateLimited(PlexSyncError):
+    """Plex asked us to slow down (HTTP 429): the whole drain waits ``retry_after`` seconds.
+
+    Not an outage (the breaker stays closed) and not the job's fault (no retry used).
+    """
+
+    consumes_retry = False
+    pauses_drain = True
+
+    def __init__(self, message: str = "", *, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 class PlexNotFound(PlexSyncError):
@@ -68,6 +85,7 @@ class ConfigurationError(PlexSyncError):
     """A setting is wrong (bad token, bad URL, no such library): stop and keep every job."""
 
     consumes_retry = False
+    stops_drain = True
 
     def __init__(self, message: str = "", *, setting: str | None = None) -> None:
         super().__init__(message)
@@ -76,7 +94,18 @@ class ConfigurationError(PlexSyncError):
 
 
 class StashUnavailable(PlexSyncError):
-    """Stash (the source) did not answer while syncing; retried, never trips the Plex breaker."""
+    """Stash (the source) did not answer or refused us while syncing.
+
+    Not the scene's fault: the drain stops and keeps every job, no retry used, and the
+    Plex breaker is not touched.
+    """
+
+    consumes_retry = False
+    stops_drain = True
+
+
+class StashRejected(PlexSyncError):
+    """Stash answered a scene's query with an error: retried with the standard budget."""
 
     max_retries = defaults.MAX_RETRIES
     budget_setting = "max_retries"

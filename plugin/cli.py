@@ -315,9 +315,10 @@ def failed(mode: str, output: Any) -> bool:
 def run(ns: argparse.Namespace) -> int:
     """Run the parsed command; returns the exit code."""
     from plugin.deps import dependency_problem, import_error_problem
-    from shared.log import create_logger
+    from shared.log import create_logger, route_warnings
 
     log_warn, log_error = create_logger("cli")[3:]
+    route_warnings()
     problem = dependency_problem(in_stash=False)
     if problem:
         log_error(problem)
@@ -326,6 +327,11 @@ def run(ns: argparse.Namespace) -> int:
         return _run_task(ns, log_warn, log_error)
     except ModuleNotFoundError as exc:  # a dependency of a dependency
         log_error(import_error_problem(exc, in_stash=False))
+        return EXIT_ERROR
+    except Exception as exc:  # outside any task (settings, data folder): still one short line
+        from plugin.tasks import describe_unexpected
+
+        log_error(describe_unexpected(exc))
         return EXIT_ERROR
 
 
@@ -358,7 +364,10 @@ def _run_task(ns: argparse.Namespace, log_warn: Any, log_error: Any) -> int:
     except UsageError as exc:
         log_error(str(exc))
         return EXIT_USAGE
-    except TaskError:
+    except TaskError as exc:
+        if exc.output is not None and getattr(ns, "json", False):
+            sys.stdout.write(redact(json.dumps(exc.output, ensure_ascii=False, indent=2, default=str)) + "\n")
+            sys.stdout.flush()
         return EXIT_ERROR
     if getattr(ns, "json", False):
         sys.stdout.write(redact(json.dumps(output, ensure_ascii=False, indent=2, default=str)) + "\n")

@@ -54,6 +54,13 @@ def run(ctx: Any) -> dict[str, Any]:
     if report.next_due_at:
         log_info(f"Next retry due at {time.strftime('%H:%M:%S', time.localtime(report.next_due_at))}; "
                  "the next save, task or reconcile picks it up")
-    return {"synced": report.synced, "retried": report.retried, "dead_lettered": report.dead_lettered,
-            "superseded": report.superseded, "waiting": report.waiting, "stopped": report.stopped_because,
-            "errors": report.errors}
+    output = {"synced": report.synced, "retried": report.retried, "dead_lettered": report.dead_lettered,
+              "superseded": report.superseded, "waiting": report.waiting, "stopped": report.stopped_because,
+              "errors": report.errors, "rate_limited": report.rate_limited}
+    if report.problem:
+        # A stop for a setting, an open breaker or a lost Stash fails the task (Stash
+        # shows it as failed, the command line exits 1); the report goes along.
+        from plugin.tasks import TaskError
+
+        raise TaskError(report.problem, output=output)
+    return output

@@ -59,13 +59,17 @@ def plex_summary(config: Any) -> dict[str, Any]:
     from plex.exceptions import PlexSyncError
 
     started = time.perf_counter()
+    plex = PlexConnection(config)
     try:
-        plex = PlexConnection(config)
         server = plex.server()
         latency_ms = (time.perf_counter() - started) * 1000
         sections = [{"title": s.title, "id": s.id, "items": _section_size(plex, s.id)} for s in plex.sections()]
     except PlexSyncError as exc:
         return {"reachable": False, "error": str(exc), "error_type": type(exc).__name__}
+    except Exception as exc:  # a bug, but Status must still report the rest
+        from plugin.tasks import describe_unexpected
+
+        return {"reachable": False, "error": describe_unexpected(exc), "error_type": type(exc).__name__}
     finally:
         plex.close()
     return {"reachable": True, "name": server.friendlyName, "version": server.version,

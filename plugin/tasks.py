@@ -10,13 +10,14 @@ same table through :func:`run_task`.
 from __future__ import annotations
 
 import os
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from plugin.protocol import respond
 from plugin.tasks_common import request_recovery
 from shared.datadir import chosen_by_user, ensure_private_dir, resolve_data_dir
-from shared.log import create_logger, set_verbose
+from shared.log import create_logger, is_verbose, route_warnings, set_verbose
 from stash.client import StashClient, StashConnection, StashError
 from validation.config import ConfigError, PlexSyncConfig
 from validation.stash_input import PluginInput, validate_plugin_input
@@ -51,8 +52,13 @@ class TaskError(Exception):
     """A task cannot run or failed; the message is for the user.
 
     A task raises it to fail cleanly; :func:`run_task` logs it and raises it on, and
-    :func:`make_context` raises it already logged.
+    :func:`make_context` raises it already logged. ``output``: what the task did before
+    it failed (a drain's report), still returned to Stash beside the error.
     """
+
+    def __init__(self, message: str, output: Any = None) -> None:
+        super().__init__(message)
+        self.output = output
 
 
 def task_table() -> dict[str, TaskFn]:
@@ -107,18 +113,38 @@ def make_context(stash: StashClient, settings: dict[str, Any], args: dict[str, A
 
 
 def run_task(fn: TaskFn, context: TaskContext) -> Any:
-    """Run one task; returns its output. Raises :class:`TaskError` (logged) when it fails."""
+    """Run one task; returns its output. Raises :class:`TaskError` (logged) when it fails.
+
+    The task-level choke point: every exception a task lets out is classified here into
+    one user-facing line; an unknown one is a bug, told as ``Type: message`` (the
+    traceback only with 'Debug logging' on), never a traceback on Stash's log.
+    """
+    from plex.exceptions import ConfigurationError, PlexSyncError
+
+    output = None
     try:
         return fn(context)
     except TaskError as exc:
-        log_error(str(exc))
-        raise
+        message, output = str(exc), exc.output
     except ConfigError as exc:
-        log_error(str(exc))
-        raise TaskError(str(exc)) from None
+        message = str(exc)
     except StashError as exc:
-        log_error(f"PlexSync lost Stash: {exc}")
-        raise TaskError(str(exc)) from None
+        message = f"PlexSync lost Stash: {exc}"
+    except ConfigurationError as exc:
+        message = f"Fix the '{exc.setting}' setting: {exc}" if exc.setting else str(exc)
+    except PlexSyncError as exc:
+        message = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug: told once, short
+        message = describe_unexpected(exc)
+    log_error(message)
+    raise TaskError(message, output=output) from None
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One line for an exception nothing classified; the traceback at debug level."""
+    if is_verbose():
+        log_debug("".join(traceback.format_exception(exc)).rstrip())
+    return f"PlexSync failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
 def _check_reconcile_schedule(ctx: TaskContext) -> None:
@@ -141,6 +167,7 @@ def _check_reconcile_schedule(ctx: TaskContext) -> None:
 
 def handle_task(document: dict[str, Any]) -> int:
     """Run the task named by ``args.mode`` in the parsed stdin ``document``; returns the exit code."""
+    route_warnings()
     try:
         plugin_input: PluginInput = validate_plugin_input(document)
     except InputError as exc:
@@ -178,5 +205,5 @@ def handle_task(document: dict[str, Any]) -> int:
             # A damaged queue or DLQ found before or during this task: ask for the recovery.
             request_recovery(stash, context.data_dir)
     except TaskError as exc:
-        return respond(error=str(exc))
+        return respond(output=exc.output, error=str(exc))
     return respond(output=output)

@@ -62,6 +62,11 @@ def set_verbose(verbose: bool) -> None:
     _verbose = verbose
 
 
+def is_verbose() -> bool:
+    """Whether *Debug logging* is on (trace and debug lines are emitted)."""
+    return _verbose
+
+
 def set_output_mode(mode: str, *, info_to_stdout: bool = True) -> None:
     """``"stash"`` (the default): Stash's stderr protocol. ``"terminal"``: plain text.
 
@@ -143,6 +148,25 @@ def _emit_terminal(level: str, message: object) -> None:
     _write(sys.stdout if level == "i" and _info_to_stdout else sys.stderr, out)
     if _bar is not None:
         _write(sys.stderr, _bar_text(_bar["fraction"]))
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def route_warnings() -> None:
+    """Send Python warnings (a library's deprecation or TLS warning) through this log,
+    each text once per run: raw on stderr they lack Stash's prefix and Stash logs every
+    one of them as an error."""
+    import warnings  # tasks and the command line only: not on the hook's path
+
+    def show(message: object, category: type, filename: str, lineno: int, file: object = None,
+             line: object = None) -> None:
+        key = (category.__name__, str(message))
+        if key not in _warned:
+            _warned.add(key)
+            _emit("w", f"{category.__name__}: {message}")
+
+    warnings.showwarning = show  # type: ignore[assignment]
 
 
 def end_progress() -> None:

@@ -208,6 +208,26 @@ def test_process_exits_1_when_the_queue_could_not_be_processed(sb, cli):
     assert len(list(pending_jobs(str(sb.data_dir)))) == 6   # every job kept
 
 
+def test_process_with_stash_unreachable_keeps_every_job_and_exits_1(sb, cli, tmp_path):
+    """A wrong --stash-url is not the scenes' fault: no retry used, nothing dead-lettered."""
+    queue_all(sb)
+    settings = tmp_path / "plexsync.conf"
+    settings.write_text(f"plex_url = {sb.plex.url}\nplex_token = {sb.plex.token}\n", encoding="utf-8")
+    result = cli("--stash-url", "http://127.0.0.1:9", "--settings", str(settings), "--data-dir", str(sb.data_dir),
+                 "process", "--max-wait", "1")
+    assert result.returncode == 1, result.stderr
+    assert "PlexSync lost Stash at http://127.0.0.1:9" in result.stderr
+    pending = list(pending_jobs(str(sb.data_dir)))
+    assert len(pending) == len(sb.world.scenes)
+    assert all(not job.get("retry_count") for job in pending), pending
+    dlq = DeadLetterQueue(str(sb.data_dir))
+    try:
+        assert dlq.count() == 0
+    finally:
+        dlq.close()
+    assert writes(sb) == {}
+
+
 def test_process_dry_run_with_an_empty_queue(sb, cli):
     result = cli("process", "--dry-run", stash=sb)
     assert result.returncode == 0

@@ -132,7 +132,9 @@ def test_from_stash_null_and_blank_numbers_mean_defaults():
     assert built.connect_timeout == 5.0
 
 
-def test_from_stash_takes_stash_typed_values():
+def test_from_stash_takes_stash_typed_values(tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
     built = PlexSyncConfig.from_stash({
         **REQUIRED,
         "plex_libraries": "Movies, Stash ,, ",
@@ -145,7 +147,7 @@ def test_from_stash_takes_stash_typed_values():
         "reconcile_interval": " Daily ",
         "tag_exclude": "Favorite; _*;\nTodo",
         "data_dir": "  ",
-        "ca_bundle": "/config/ca.pem",
+        "ca_bundle": str(ca_file),
         "debug_logging": False,
     })
     assert built.plex_libraries == ("Movies", "Stash")
@@ -154,7 +156,14 @@ def test_from_stash_takes_stash_typed_values():
     assert built.connect_timeout == 2.5 and built.max_retries == 8
     assert built.reconcile_interval == "daily"
     assert built.tag_exclude == ("Favorite", "_*", "Todo")
-    assert built.data_dir is None and built.ca_bundle == "/config/ca.pem"
+    assert built.data_dir is None and built.ca_bundle == str(ca_file)
+
+
+def test_a_ca_file_that_does_not_exist_names_the_setting(tmp_path):
+    missing = tmp_path / "nowhere" / "plex-ca.pem"
+    with pytest.raises(ConfigError) as info:
+        PlexSyncConfig.from_stash({**REQUIRED, "ca_bundle": str(missing)})
+    assert "'CA certificate file'" in str(info.value) and str(missing) in str(info.value)
 
 
 @pytest.mark.parametrize("setting", [s for s in SETTINGS if s.inverted], ids=lambda s: s.key)

@@ -456,7 +456,8 @@ def test_plex_down_mid_drain_opens_breaker_keeps_jobs_and_everything_lands_after
     assert not drain.is_alive()
     result = outcome["result"]
 
-    assert result.ok, result.stderr
+    # The task fails, saying when Plex is tried again; its report is still returned.
+    assert result.exit_code == 1 and result.error.startswith("Plex unreachable; next try at "), result.error
     assert result.output["stopped"] == "Plex unreachable (circuit breaker open)", result.output
     assert synced.breaker()["state"] == "open"
     # Nothing lost: every edit is either in Plex already or still queued …
@@ -525,6 +526,7 @@ def test_wrong_token_stops_with_an_error_naming_the_setting_and_keeps_jobs(synce
     errors = drain.messages("e")
     assert any("'Plex token'" in m for m in errors), drain.logs
     assert drain.output["stopped"] == "a setting needs fixing", drain.output
+    assert drain.error.startswith("Fix the 'Plex token' setting"), drain.error
     everything = "\n".join(r.stderr + r.stdout for r in all_runs(results))
     assert wrong not in everything                                  # never logged
     queued = {int(j["scene_id"]) for j in synced.pending()}

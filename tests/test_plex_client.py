@@ -12,7 +12,7 @@ import requests
 
 from plex.client import PlexConnection, translate_error
 from plex.exceptions import (
-    ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, TransientError,
+    ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, RateLimited,
 )
 from sandbox.plex_server import generate_items
 from tests.sync_support import (  # noqa: F401  (fixture)
@@ -87,8 +87,10 @@ def test_tls_verification_is_on_by_default(plex_emu):
     assert [s.verify for s in recorder.sessions] == [True]
 
 
-@pytest.mark.parametrize("overrides, verify", [({"verify_tls": False}, False), ({"ca_bundle": "/etc/ca.pem"}, "/etc/ca.pem")])
-def test_tls_settings_reach_the_session(plex_emu, overrides, verify):
+@pytest.mark.parametrize("overrides, verify", [({"verify_tls": False}, False), ({"ca_bundle": "ca.pem"}, "ca.pem")])
+def test_tls_settings_reach_the_session(plex_emu, overrides, verify, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ca.pem").write_text("unused: the emulator speaks http\n")
     recorder = SessionRecorder()
     conn = PlexConnection(plex_config(plex_emu, **overrides), session_factory=recorder)
     conn.server()
@@ -140,9 +142,10 @@ def test_rate_limit_carries_retry_after(plex_emu, conn):
     conn.all_sections()
     plex_emu.fail_next(1, 429, retry_after=7)
     error = caught(conn.all_sections)
-    assert type(error) is TransientError
+    assert type(error) is RateLimited
     assert error.retry_after == 7.0
-    assert error.trips_breaker and error.consumes_retry
+    # Slowing down is not an outage and not the job's fault.
+    assert not error.trips_breaker and not error.consumes_retry and error.pauses_drain
     assert_no_token(error)
 
 
@@ -229,9 +232,10 @@ def test_no_movie_section_is_a_configuration_error():
     assert type(error) is ConfigurationError and error.setting == "Plex libraries"
 
 
-def test_bad_ca_file_is_a_configuration_error_naming_the_setting():
+def test_tls_failure_is_classified_by_its_ssl_cause_never_by_its_text():
+    # The text says "certificate verify failed", but no ssl exception says so: no CA advice.
     error = translate_error(requests.exceptions.SSLError("certificate verify failed"), None, "Plex at https://x")
-    assert type(error) is ConfigurationError and error.setting == "CA certificate file"
+    assert type(error) is ConfigurationError and error.setting == "Plex server URL"
 
 
 def test_unrelated_exceptions_are_not_translated():

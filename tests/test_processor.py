@@ -405,8 +405,9 @@ def test_configuration_error_stops_keeps_jobs_and_names_the_setting(job_queue, d
     assert all("retry_count" not in job for job in pending_jobs(data_dir))
     assert dlq.count() == 0
     assert breaker_of(data_dir).failure_count == 0
-    errors = [m for level, m in parse_log(capsys.readouterr().err) if level == "e"]
-    assert len(errors) == 1 and "'Plex token'" in errors[0] and "401" in errors[0]
+    # The task tells the user (once): the report carries the sentence, naming the setting.
+    assert report.problem.startswith("Fix the 'Plex token' setting") and "401" in report.problem
+    assert [m for level, m in parse_log(capsys.readouterr().err) if level == "e"] == []
     # Fixed: everything syncs, the first job first.
     sync.plan.clear()
     drain(job_queue, dlq, config, data_dir, sync)

@@ -1,6 +1,7 @@
 """worker/retry_policy.py: the pure retry-or-dead-letter decision."""
 
 import pickle
+import time
 
 import pytest
 from freezegun import freeze_time
@@ -11,6 +12,7 @@ from plex.exceptions import (
     PlexNotFound,
     PlexSyncError,
     PlexUnreachable,
+    StashUnavailable,
     TransientError,
 )
 from worker.retry_policy import Action, decide, retry_job
@@ -96,3 +98,26 @@ def test_error_taxonomy_attributes():
     assert not PlexUnreachable.consumes_retry and not ConfigurationError.consumes_retry
     assert PlexNotFound("no item").message == "no item" and str(PlexNotFound("no item")) == "no item"
     assert ConfigurationError("bad", setting="Plex token").setting == "Plex token"
+
+
+
+def test_rate_limit_pauses_without_using_a_retry(frozen, make_job):
+    from plex.exceptions import RateLimited
+
+    job = make_job(1)
+    job["retry_count"] = 2
+    decision = decide(job, RateLimited("429", retry_after=7), budget=5)
+    assert decision.action is Action.PAUSE and decision.delay == 7
+    assert decision.job["retry_count"] == 2 and "outage_count" not in decision.job
+    assert decision.job["next_retry_at"] == time.time() + 7
+    assert decision.job["last_error_type"] == "RateLimited"
+
+
+@pytest.mark.parametrize("error", [
+    ConfigurationError("bad token", setting="Plex token"),
+    StashUnavailable("lost Stash at http://127.0.0.1:9"),
+])
+def test_stopping_errors_keep_the_job_untouched(make_job, error):
+    job = make_job(1)
+    decision = decide(job, error, budget=5)
+    assert decision.action is Action.STOP and decision.job is job

@@ -10,6 +10,7 @@ and descriptions that ``plexsync.yml`` and the README show.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -266,6 +267,15 @@ class PlexSyncConfig(BaseModel):
         if isinstance(value, str):
             return value.strip() or None
         return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_file(cls, value: str | None) -> str | None:
+        # Checked here, once: otherwise requests fails every request with an OSError.
+        if value is not None and not os.path.isfile(os.path.expanduser(value)):
+            raise ValueError(f"no file at {value} (give the path of a PEM certificate file, as the "
+                             "Stash server sees it)")
+        return os.path.expanduser(value) if value is not None else None
 
     @field_validator("reconcile_interval", mode="before")
     @classmethod

@@ -23,6 +23,9 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("drain")
 # A drain that keeps finding new work (another hook between passes) stops after
 # this many passes; the next hook or task carries on.
 MAX_PASSES = 10
+#: Passes that ended because Plex asked us to slow down (HTTP 429) do not count toward
+#: MAX_PASSES (a burst of 429s is one per pass); this bounds them instead.
+MAX_PAUSED_PASSES = 60
 #: When only jobs waiting to retry remain and the next is due this soon (Plex is
 #: scanning a new file, a 429 asked us to wait), the drain waits for it rather
 #: than leaving it for the next save, which may be hours away.
@@ -44,7 +47,8 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
     jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`).
     """
     total: Optional[DrainReport] = None
-    for _ in range(MAX_PASSES):
+    passes = paused_passes = 0
+    while passes < MAX_PASSES and paused_passes < MAX_PAUSED_PASSES:
         lock = DrainLock(data_dir)
         if not lock.acquire():
             if total is None:
@@ -66,6 +70,10 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
         finally:
             lock.release()
         total = report if total is None else total.merge(report)
+        if report.paused_until is not None:
+            paused_passes += 1
+        else:
+            passes += 1
         if report.stopped_because not in ("queue empty", "only jobs waiting to retry remain"):
             return total
         if report.next_due_at is not None and max_wait > 0:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Optional
 
-from plex.exceptions import ConfigurationError, PlexSyncError, TransientError
-from shared.log import create_logger, redact
+from plex.exceptions import ConfigurationError, PlexSyncError, StashUnavailable, TransientError
+from shared.log import create_logger, is_verbose, redact
 from worker import defaults
 from worker.circuit_breaker import CircuitBreaker
 from worker.retry_policy import Action, decide, retry_job
@@ -38,6 +39,7 @@ class Outcome(Enum):
     SYNCED = "synced"
     RETRY = "retry"
     WAITING_FOR_PLEX = "waiting_for_plex"
+    PAUSED = "paused"
     DEAD_LETTERED = "dead_lettered"
     STOPPED = "stopped"
 
@@ -54,6 +56,11 @@ class DrainReport:
     next_due_at: Optional[float] = None
     stopped_because: str = "queue empty"
     errors: dict[str, int] = field(default_factory=dict)
+    #: Jobs held because Plex asked us to slow down (HTTP 429), and until when.
+    rate_limited: int = 0
+    paused_until: Optional[float] = None
+    #: Why the task must end with an error (a setting to fix, Plex or Stash gone), for the user.
+    problem: Optional[str] = None
 
     def merge(self, other: "DrainReport") -> "DrainReport":
         """This report followed by ``other`` (a second pass of the same drain)."""
@@ -64,13 +71,14 @@ class DrainReport:
             synced=self.synced + other.synced, retried=self.retried + other.retried,
             dead_lettered=self.dead_lettered + other.dead_lettered, superseded=self.superseded + other.superseded,
             waiting=other.waiting, next_due_at=other.next_due_at, stopped_because=other.stopped_because,
-            errors=errors,
+            errors=errors, rate_limited=self.rate_limited + other.rate_limited, paused_until=other.paused_until,
+            problem=other.problem,
         )
 
     def summary(self) -> str:
         """One human line."""
         parts = [f"{self.synced} synced"]
-        for name in ("retried", "dead_lettered", "superseded"):
+        for name in ("retried", "dead_lettered", "superseded", "rate_limited"):
             if getattr(self, name):
                 parts.append(f"{getattr(self, name)} {name.replace('_', '-')}")
         if self.waiting:
@@ -96,6 +104,11 @@ class SyncWorker:
         self.stats = WorkerStats(data_dir)
         #: Failures by error type during the current drain.
         self.errors_seen: Counter[str] = Counter()
+        #: Plex asked us to slow down: no job runs before this (epoch seconds). A worker-level
+        #: pause, so every job (and, later, every worker of a pool) holds off together.
+        self.paused_until: Optional[float] = None
+        #: Set when a step before the first job (the bulk index) must stop this drain.
+        self._stop: Optional[tuple[str, str]] = None
 
     # -- the drain -------------------------------------------------------------------
 
@@ -117,8 +130,12 @@ class SyncWorker:
         self.errors_seen.clear()
         try:
             while should_continue():
+                if self._stop is not None:
+                    report.stopped_because, report.problem = self._stop
+                    break
                 if not self.circuit_breaker.can_execute():
                     report.stopped_because = "Plex unreachable (circuit breaker open)"
+                    report.problem = breaker_problem(self.circuit_breaker.half_opens_at())
                     break
                 job = self.queue.get()
                 if job is None:
@@ -127,7 +144,7 @@ class SyncWorker:
                         continue
                     break
                 last_activity = time.monotonic()
-                if not self._is_ready_for_retry(job):
+                if not self._is_ready_for_retry(job) or self._paused():
                     held.append(job)
                     continue
                 key = job.get("job_key") or job.get("scene_id")
@@ -148,7 +165,7 @@ class SyncWorker:
                     total = max(total, done)
                     progress(done, total)
                 if outcome is Outcome.STOPPED:
-                    report.stopped_because = "a setting needs fixing"
+                    report.stopped_because, report.problem = self._stop or ("a setting needs fixing", None)
                     break
             else:
                 report.stopped_because = "cancelled"
@@ -159,8 +176,10 @@ class SyncWorker:
             self.stats.save()
         report.errors = dict(self.errors_seen)
         report.waiting = len(held)
+        report.paused_until = self.paused_until
         if held:
-            report.next_due_at = min(float(j.get("next_retry_at") or 0) for j in held)
+            pause = self.paused_until or 0.0
+            report.next_due_at = min(max(float(j.get("next_retry_at") or 0), pause) for j in held)
             if report.stopped_because == "queue empty":
                 report.stopped_because = "only jobs waiting to retry remain"
         self.stats.data["last_drain"]["summary"] = report.summary()
@@ -178,6 +197,53 @@ class SyncWorker:
         self.stats.success(job.get("scene_id"))
         return Outcome.SYNCED
 
+    def run_guarded(self, step: Callable[[], Any], what: str) -> bool:
+        """Run a step that talks to Plex before the first job (the bulk index) under the
+        breaker and the same classification as a job; ``True`` if it ran and succeeded.
+
+        An outage counts toward the breaker and stops this drain, a bad setting stops it
+        naming the setting, a 429 pauses it; every job is kept untouched. Any other
+        failure only costs the shortcut: each job then classifies its own failures.
+        """
+        if not self.circuit_breaker.can_execute():
+            return False  # the drain reports the open breaker
+        try:
+            step()
+        except Exception as error:  # classified below, none escapes
+            self._step_failed(error, what)
+            return False
+        self.circuit_breaker.record_success()
+        return True
+
+    def _step_failed(self, error: Exception, what: str) -> None:
+        message = redact(str(error)) or type(error).__name__
+        self.errors_seen[type(error).__name__] += 1
+        if getattr(error, "trips_breaker", False):
+            self.circuit_breaker.record_failure()
+            self._stop = ("Plex unreachable", f"Plex unreachable ({message}); every queued job is kept "
+                          "and runs on the next drain (no retry used)")
+        elif getattr(error, "stops_drain", False):
+            self._stop = stop_reason(error, message)
+        elif getattr(error, "pauses_drain", False):
+            self._pause(error)
+        elif isinstance(error, PlexSyncError):
+            log_warn(f"{what} failed ({type(error).__name__}: {message}); syncing scene by scene instead")
+        else:
+            log_unexpected(f"{what} failed", error)
+        if self._stop is not None:
+            log_debug(f"{what} failed: {type(error).__name__}: {message}")
+
+    def _pause(self, error: BaseException) -> float:
+        delay = float(getattr(error, "retry_after", None) or defaults.BACKOFF_BASE_SECONDS)
+        until = time.time() + delay
+        if self.paused_until is None or until > self.paused_until:
+            self.paused_until = until
+            log_info(f"Plex asked us to slow down; every job waits {delay:.0f}s (no retry used)")
+        return until
+
+    def _paused(self) -> bool:
+        return self.paused_until is not None and time.time() < self.paused_until
+
     # -- failure handling ------------------------------------------------------------
 
     def _handle_failure(self, job: dict[str, Any], error: Exception) -> Outcome:
@@ -190,10 +256,18 @@ class SyncWorker:
         decision = decide(job, error, self._get_max_retries_for_error(error))
         if decision.action is Action.STOP:
             self.queue.nack(job)
-            setting = getattr(error, "setting", None)
-            hint = f" Fix the '{setting}' setting;" if setting else ""
-            log_error(f"Sync stopped: {message}.{hint} every queued job is kept and runs once it is fixed.")
+            self._stop = stop_reason(error, message)
+            log_debug(f"Scene {scene}: {type(error).__name__}: {message}; drain stopped")
             return Outcome.STOPPED
+        if decision.action is Action.PAUSE:
+            self._pause(error)
+            self._requeue_with_metadata(decision.job)
+            self.queue.ack(job)
+            self.stats.bump("rate_limited")
+            return Outcome.PAUSED
+        if not isinstance(error, PlexSyncError) and is_verbose():
+            # A bug: the dead-letter line below says type and message; the trace only when debugging.
+            log_debug("".join(traceback.format_exception(error)).rstrip())
         if decision.action is Action.DEAD_LETTER:
             self.dlq.add(decision.job, error)
             self.queue.ack(job)
@@ -250,7 +324,38 @@ class SyncWorker:
         if outcome is Outcome.SYNCED:
             report.synced += 1
             return
+        elif outcome is Outcome.PAUSED:
+            report.rate_limited += 1
         elif outcome in (Outcome.RETRY, Outcome.WAITING_FOR_PLEX):
             report.retried += 1
         elif outcome is Outcome.DEAD_LETTERED:
             report.dead_lettered += 1
+
+
+# -- how a stop reads -------------------------------------------------------------------
+
+
+def stop_reason(error: BaseException, message: str) -> tuple[str, str]:
+    """``(stopped_because, problem)`` for an error that stops the drain keeping every job."""
+    if isinstance(error, StashUnavailable):
+        return ("Stash unavailable", f"PlexSync {message}; every queued job is kept (no retry used) and runs "
+                                     "on the next drain")
+    setting = getattr(error, "setting", None)
+    fix = f"Fix the '{setting}' setting: " if setting else "Sync stopped: "
+    return ("a setting needs fixing", f"{fix}{message}. Every queued job is kept and runs once it is fixed")
+
+
+def breaker_problem(half_opens_at: Optional[float]) -> str:
+    """The task error for a drain the open circuit breaker stopped."""
+    if half_opens_at is None:
+        return "Plex unreachable; every queued job is kept"
+    at = time.strftime("%H:%M:%S", time.localtime(half_opens_at))
+    return f"Plex unreachable; next try at {at} (every queued job is kept, no retry used)"
+
+
+def log_unexpected(where: str, error: BaseException) -> None:
+    """An exception outside the error tree is a bug: one short line, the traceback only
+    with 'Debug logging' on."""
+    log_error(f"{where}: unexpected {type(error).__name__}: {redact(str(error))}")
+    if is_verbose():
+        log_debug("".join(traceback.format_exception(error)).rstrip())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from plex.exceptions import ConfigurationError, PlexSyncError
+from plex.exceptions import PlexSyncError
 from worker import defaults
 from worker.backoff import calculate_delay
 
@@ -18,7 +18,8 @@ class Action(Enum):
     RETRY = "retry"                # requeue with backoff, one retry used
     WAIT_FOR_PLEX = "wait"         # requeue with backoff, no retry used (Plex is down)
     DEAD_LETTER = "dead_letter"    # out of retries, or retrying cannot help
-    STOP = "stop"                  # a setting is wrong: keep the job, stop the drain
+    STOP = "stop"                  # a setting is wrong or Stash is gone: keep the job, stop the drain
+    PAUSE = "pause"                # Plex asked to slow down: hold every job until then, no retry used
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,25 @@ def retry_job(job: dict[str, Any], error: BaseException, *, counter: str = "retr
     return new, delay
 
 
+def pause_job(job: dict[str, Any], error: BaseException, until: float) -> dict[str, Any]:
+    """A copy of ``job`` due at ``until`` with ``last_error_type`` set; no counter moves."""
+    new = dict(job)
+    new["next_retry_at"] = max(float(job.get("next_retry_at") or 0), until)
+    new["last_error_type"] = type(error).__name__
+    return new
+
+
 def decide(job: dict[str, Any], error: BaseException, budget: int) -> Decision:
-    """Choose what happens to ``job`` after ``error``, given its retry ``budget``."""
-    if isinstance(error, ConfigurationError):
+    """Choose what happens to ``job`` after ``error``, given its retry ``budget``.
+
+    Read from the error's attributes (see ``plex.exceptions``); an exception outside the
+    tree has no budget and goes to the dead-letter queue under its type name.
+    """
+    if getattr(error, "stops_drain", False):
         return Decision(Action.STOP, job)
+    if getattr(error, "pauses_drain", False):
+        delay = float(getattr(error, "retry_after", None) or defaults.BACKOFF_BASE_SECONDS)
+        return Decision(Action.PAUSE, pause_job(job, error, time.time() + delay), delay)
     if isinstance(error, PlexSyncError) and not error.consumes_retry:
         new, delay = retry_job(job, error, counter="outage_count")
         return Decision(Action.WAIT_FOR_PLEX, new, delay)

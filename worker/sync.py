@@ -13,13 +13,13 @@ from typing import Any
 
 from plex.client import PlexConnection
 from plex.diff import edit_params
-from plex.exceptions import PermanentError, PlexNotFound, StashUnavailable
+from plex.exceptions import PermanentError, PlexNotFound, StashRejected, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.matcher import Match, Matcher
 from plex.path_index import PathIndex, index_signature
 from plex.paths import is_under, parent, same_file
 from shared.log import create_logger
-from stash.client import StashClient, StashError
+from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
 from worker.mapping import DesiredMetadata, desired_metadata
 from worker.sync_state import SyncRecord, SyncState
 
@@ -61,13 +61,17 @@ class SceneSync:
     # -- hooks for the drain ------------------------------------------------------------
 
     def before_pass(self, worker: Any) -> None:
-        """Before draining many jobs, index every section once (one request per 1,000 items)."""
+        """Before draining many jobs, index every section once (one request per 1,000 items).
+
+        Runs through ``worker.run_guarded``: under the breaker, and classified like a job,
+        so a failing Plex stops or pauses the drain instead of escaping it.
+        """
         try:
             waiting = int(worker.queue.ready_count())
         except Exception:
             return
         if waiting >= BULK_INDEX_THRESHOLD:
-            self.refresh_index()
+            worker.run_guarded(self.refresh_index, "Indexing Plex's libraries")
 
     def refresh_index(self) -> int:
         """List every configured section into the index; returns the item count."""
@@ -131,8 +135,12 @@ class SceneSync:
     def _fetch_scene(self, scene_id: int) -> dict[str, Any]:
         try:
             scene = self.stash.find_scene(scene_id)
+        except (StashUnreachable, StashAuthError) as exc:
+            # Not the scene's fault: the drain stops and keeps every job.
+            raise StashUnavailable(f"lost Stash at {self.stash.connection.base_url} while reading scene "
+                                   f"{scene_id}: {exc}") from None
         except StashError as exc:
-            raise StashUnavailable(f"could not read scene {scene_id} from Stash: {exc}") from None
+            raise StashRejected(f"Stash could not give scene {scene_id}: {exc}") from None
         if scene is None:
             self.state.forget(scene_id)
             raise PermanentError(f"scene {scene_id} no longer exists in Stash")
