@@ -110,6 +110,37 @@ def name_choice_error(path: str, choice: NameChoice) -> PermanentError:
                           "path matches.")
 
 
+@dataclass(frozen=True)
+class NameMatch:
+    """The file-name rule over all of a scene's files: the deciding choice (one picked,
+    or ambiguous) and its path, else ``None`` with every same-named file ruled out."""
+
+    choice: NameChoice | None
+    path: str = ""
+    rejected: tuple[IndexedPart, ...] = ()
+
+
+def match_by_name(files: Sequence[StashFile], wanted: Sequence[str],
+                  candidates_for: Callable[[str], Sequence[IndexedPart]], *, strict: bool, case_insensitive: bool,
+                  taken: Callable[[str], bool] = lambda _key: False,
+                  claimed: Callable[[str], bool] = lambda _path: False) -> NameMatch:
+    """:func:`choose_by_name` for each file, primary first (``wanted``: the files' Plex
+    paths, aligned with ``files``): the first file that picks an item or is ambiguous
+    decides. Sync and reconcile both call this; they differ only in where candidates
+    and the ``claimed`` answers come from."""
+    rejected: list[IndexedPart] = []
+    for file, path in zip(files, wanted):
+        candidates = candidates_for(path)
+        if not candidates:
+            continue
+        choice = choose_by_name(path, candidates, strict=strict, case_insensitive=case_insensitive,
+                                file=file, taken=taken, claimed=claimed)
+        if choice.part is not None or choice.ambiguous:
+            return NameMatch(choice, path, tuple(rejected) + choice.rejected)
+        rejected.extend(choice.rejected)
+    return NameMatch(None, "", tuple(rejected))
+
+
 def as_stash_files(files: Sequence[StashFile | str]) -> list[StashFile]:
     """Plain paths become files of unknown size (which the name rule never matches)."""
     return [f if isinstance(f, StashFile) else StashFile(str(f)) for f in files]
@@ -176,29 +207,25 @@ class Matcher:
 
     def _by_name(self, files: list[StashFile], wanted: list[str], taken: Callable[[str], bool],
                  claimed: Callable[[str], bool]) -> Match:
-        by_plex_path = {self._key(p): f for f, p in zip(files, self.plex_paths([f.path for f in files]))}
-        rejected: list[IndexedPart] = []
-        for path in wanted:
-            candidates = self._name_candidates(path)
-            if not candidates:
-                continue
-            choice = choose_by_name(path, candidates, strict=self.config.strict_matching,
-                                    case_insensitive=self.config.path_case_insensitive,
-                                    file=by_plex_path.get(self._key(path)), taken=taken, claimed=claimed)
-            if choice.part is not None:
-                if len(choice.candidates) == 1:
-                    log_warn(f"No Plex file at {path}; matched by file name, size and duration to "
-                             f"{choice.part.path}. If Plex and Stash see different folders, set 'Path mappings'.")
-                else:
-                    log_warn(f"{len(choice.candidates)} Plex files are named {basename(path)} with its size; chose "
-                             f"{choice.part.path} (closest folders to {path})")
-                return Match(choice.part.rating_key, choice.part.section_id, choice.part.path, "name")
-            if choice.ambiguous:
-                raise name_choice_error(path, choice)
-            rejected.extend(choice.rejected)
+        # ``wanted`` drops duplicate paths; pair each mapped path with its own file.
+        mapped = dict(zip((self._key(p) for p in self.plex_paths([f.path for f in files])), files))
+        aligned = [mapped.get(self._key(p), StashFile(p)) for p in wanted]
+        found = match_by_name(aligned, wanted, self._name_candidates, strict=self.config.strict_matching,
+                              case_insensitive=self.config.path_case_insensitive, taken=taken, claimed=claimed)
+        choice, path = found.choice, found.path
+        if choice is not None and choice.part is not None:
+            if len(choice.candidates) == 1:
+                log_warn(f"No Plex file at {path}; matched by file name, size and duration to "
+                         f"{choice.part.path}. If Plex and Stash see different folders, set 'Path mappings'.")
+            else:
+                log_warn(f"{len(choice.candidates)} Plex files are named {basename(path)} with its size; chose "
+                         f"{choice.part.path} (closest folders to {path})")
+            return Match(choice.part.rating_key, choice.part.section_id, choice.part.path, "name")
+        if choice is not None:
+            raise name_choice_error(path, choice)
         libraries = ", ".join(s.title for s in self.plex.sections())
         others = (f"; Plex files of the same name are other files (another size, or another Stash scene's): "
-                  f"{_listing(rejected)}" if rejected else "")
+                  f"{_listing(found.rejected)}" if found.rejected else "")
         raise PlexNotFound(f"Plex has no item for {wanted[0]}" + (f" (+{len(wanted) - 1} more files)" if len(wanted) > 1 else "")
                            + f" in {libraries}{others}; if the file is there, check 'Path mappings'")
 

@@ -59,6 +59,32 @@ def scene_files(scene: dict[str, Any]) -> list[StashFile]:
     return out
 
 
+def claimed_in_stash(stash: StashClient, config: Any, scene_id: int) -> Callable[[str], bool]:
+    """A predicate for the file-name rule: does a Stash scene other than ``scene_id`` have
+    a file whose mapped path is this Plex path? Asks Stash (one path query per Stash path
+    that could map there; answers kept for the predicate's life)."""
+    mappings, case = config.path_mappings, config.path_case_insensitive
+    answers: dict[str, bool] = {}
+
+    def scenes_with_file(stash_path: str) -> list[dict[str, Any]]:
+        try:
+            return stash.scenes_with_file(stash_path)
+        except StashError as exc:
+            raise StashUnavailable(f"could not ask Stash which scene has {stash_path}: {exc}") from None
+
+    def claimed(plex_path: str) -> bool:
+        key = normalize(plex_path, case_insensitive=case)
+        if key not in answers:
+            answers[key] = any(
+                int(scene["id"]) != int(scene_id) and any(
+                    same_file(map_path(f.get("path") or "", mappings, case_insensitive=case), plex_path,
+                              case_insensitive=case) for f in scene.get("files") or [])
+                for stash_path in stash_paths_for(plex_path, mappings, case_insensitive=case)
+                for scene in scenes_with_file(stash_path))
+        return answers[key]
+    return claimed
+
+
 class SceneSync:
     """Callable ``sync(job)``; holds the Plex connection, index and state for one drain."""
 
@@ -221,28 +247,7 @@ class SceneSync:
         return self._stamps
 
     def _claimed_by_other(self, scene_id: int) -> Callable[[str], bool]:
-        """A predicate for the file-name rule: does another Stash scene have a file whose
-        mapped path is this Plex path? Asks Stash (one query per possible Stash path)."""
-        mappings, case = self.config.path_mappings, self.config.path_case_insensitive
-        answers: dict[str, bool] = {}
-
-        def claimed(plex_path: str) -> bool:
-            key = normalize(plex_path, case_insensitive=case)
-            if key not in answers:
-                answers[key] = any(
-                    int(scene["id"]) != scene_id and any(
-                        same_file(map_path(f.get("path") or "", mappings, case_insensitive=case), plex_path,
-                                  case_insensitive=case) for f in scene.get("files") or [])
-                    for stash_path in stash_paths_for(plex_path, mappings, case_insensitive=case)
-                    for scene in self._scenes_with_file(stash_path))
-            return answers[key]
-        return claimed
-
-    def _scenes_with_file(self, stash_path: str) -> list[dict[str, Any]]:
-        try:
-            return self.stash.scenes_with_file(stash_path)
-        except StashError as exc:
-            raise StashUnavailable(f"could not ask Stash which scene has {stash_path}: {exc}") from None
+        return claimed_in_stash(self.stash, self.config, scene_id)
 
     def _load_verified(self, scene_id: int, match: Match, files: list[StashFile]) -> tuple[Match, PlexItemState]:
         """Load the item and check it still holds the file; re-match once if the index was stale."""
