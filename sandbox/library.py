@@ -251,7 +251,7 @@ def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/me
     ``missing_twin_pairs``: pairs of scenes whose files share a name in different
     folders, where Plex has only the first of the pair (the second is not in Plex at
     all). ``plex_only_twins``: Plex-only files (no Stash scene has them) named like a
-    Stash file of another folder. Every file has a size and duration (from its path)
+    Stash file of another folder that Plex does not have. Every file has a size and duration (from its path)
     that both emulators report alike; different files differ in size.
     """
     for name, value in (("unscanned_fraction", unscanned_fraction),
@@ -317,9 +317,10 @@ def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/me
         src.duplicate_name = dst.duplicate_name = True
     plex_only = []
     for spec in chosen[2 * missing_twin_pairs:]:
+        # The scene's own file is not in Plex: the Plex-only file is its only namesake.
         name = spec.files[0].rsplit("/", 1)[1]
         plex_only.append(f"{plex_prefix}/Plex Only/{name}")
-        spec.duplicate_name = True
+        spec.duplicate_name, spec.in_plex = True, False
     for spec in specs:
         spec.plex_files = [plex_prefix + f[len(stash_prefix):] for f in spec.files]
     return World(scenes=specs, studios=studios, performers=performers, tags=tags, groups=groups,
