@@ -176,3 +176,23 @@ def test_twelve_pairs_in_either_order_then_three_reconciles(tmp_path, direction)
         assert written == {str(s.plex_key) for s in env.world.scenes if s.in_plex}
     finally:
         close(env)
+
+
+# ------------------------------------------------------- finding 14: summary and progress
+def test_a_200_scene_reconcile_counts_every_missing_scene_and_shows_progress(tmp_path):
+    """Scenes whose namesake is another scene's (or a Plex-only) file are missing, not matched;
+    progress moves every few scenes, not once per 1,000-scene page."""
+    env = make_env(tmp_path, scenes=200, missing_twin_pairs=4, plex_only_twins=1, unscanned_fraction=0.025)
+    try:
+        missing = {int(s.stash_id) for s in env.world.scenes if not s.in_plex or not s.scanned}
+        assert len(missing) >= 9
+        seen: list[tuple[int, int]] = []
+        summary = env.reconcile("missing", progress=lambda done, total: seen.append((done, total)))
+        assert summary.missing_in_plex == len(missing) and summary.ambiguous == 0, summary.as_dict()
+        assert reconcile_reasons(env)[MISSING_IN_PLEX] == missing
+        assert f"{len(missing)} missing in Plex" in " ".join(summary.lines())
+        assert seen[-1] == (200, 200)
+        intermediate = [done for done, total in seen if 0 < done < total]
+        assert len(intermediate) >= 5 and intermediate == sorted(intermediate)
+    finally:
+        close(env)

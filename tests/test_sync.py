@@ -354,6 +354,30 @@ def test_later_drains_ask_again_only_after_the_scan_window(env, plex_clock):
     assert env.plex.scan_requests == [f"{MOVIES}/Folder A"] * 2
 
 
+def test_ten_missing_files_cost_one_scan_per_folder_and_look_ups_only_after_a_scan(env, plex_clock):
+    """Finding 13: retries of scenes Plex lacks send no scan within the window and no
+    ``file=`` look-up until a scan has finished; then one round finds them all."""
+    env.plex.set_scan_delay(120)
+    folders = ["A", "B", "C", "D"]
+    scenes = [env.add(f"m{n}", f"Folder {folders[n % 4]}", scanned=False, title=f"M{n}")[0] for n in range(10)]
+    with freeze_time("2026-01-10 12:00:00") as frozen:
+        for _ in range(5):                           # five retry rounds, each a new drain
+            sync = env.make_sync()
+            for scene_id in scenes:
+                with pytest.raises(PlexNotFound):
+                    env.run(scene_id, sync)
+            frozen.tick(60)
+        counts = env.requests()
+        lookups = [r for r in env.plex.requests if (r.method, r.route) == LISTING and "file" in r.query]
+        assert counts[REFRESH] == len(folders)       # one partial scan per folder
+        assert len(lookups) == 2 * len(scenes)       # exact + name, on the first round only
+        plex_clock[0] += 121                         # the scans finish: scannedAt moves
+        sync = env.make_sync()
+        assert [env.run(scene_id, sync) for scene_id in scenes] == ["written"] * len(scenes)
+    lookups = [r for r in env.plex.requests if (r.method, r.route) == LISTING and "file" in r.query]
+    assert len(lookups) == 3 * len(scenes) and env.requests()[REFRESH] == len(folders)
+
+
 def test_the_scan_goes_to_the_section_holding_the_folder(env, plex_clock):
     # "/plex/movies2" is not inside "/plex/movies": only the second section is asked to scan.
     other = env.plex.add_section("More", [MOVIES + "2"])
