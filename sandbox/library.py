@@ -127,18 +127,19 @@ class SceneSpec:
     multipart: bool = False
     duplicate_name: bool = False      # another scene has a file of the same name elsewhere
     in_plex: bool = True              # False: Plex has no such file at all (not even unscanned)
+    size_key: str | None = None       # what the file's size and length derive from (default: its path)
     stash_id: str | None = None       # filled by World.load_into
     plex_key: int | None = None       # ratingKey, filled by World.load_into
 
     @property
     def size(self) -> int:
         """Bytes of each of the scene's files (both emulators report the same)."""
-        return file_size(self.files[0])
+        return file_size(self.size_key or self.files[0])
 
     @property
     def duration(self) -> float:
         """Seconds of each of the scene's files."""
-        return file_seconds(self.files[0])
+        return file_seconds(self.size_key or self.files[0])
 
     @property
     def plex_title(self) -> str:
@@ -238,7 +239,8 @@ class World:
 def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/media",
              plex_prefix: str = "/data/media", unscanned_fraction: float = 0.0,
              duplicate_name_fraction: float = 0.0, multipart_fraction: float = 0.0,
-             bare_fraction: float = 0.05, missing_twin_pairs: int = 0, plex_only_twins: int = 0) -> World:
+             bare_fraction: float = 0.05, missing_twin_pairs: int = 0, plex_only_twins: int = 0,
+             same_size_duplicates: bool = False) -> World:
     """Build a world of ``scenes`` scenes from ``seed``.
 
     Each fraction is of all scenes, rounded to a whole count: ``unscanned_fraction`` of
@@ -252,7 +254,9 @@ def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/me
     folders, where Plex has only the first of the pair (the second is not in Plex at
     all). ``plex_only_twins``: Plex-only files (no Stash scene has them) named like a
     Stash file of another folder that Plex does not have. Every file has a size and duration (from its path)
-    that both emulators report alike; different files differ in size.
+    that both emulators report alike; different files differ in size, except that with
+    ``same_size_duplicates`` the ``duplicate_name_fraction`` pairs are copies of one file
+    (same size and length), which only the path can tell apart.
     """
     for name, value in (("unscanned_fraction", unscanned_fraction),
                         ("duplicate_name_fraction", duplicate_name_fraction),
@@ -300,6 +304,8 @@ def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/me
             folder += "/Extras"
         dst.files = [f"{folder}/{name}"]
         src.duplicate_name = dst.duplicate_name = True
+        if same_size_duplicates:
+            src.size_key = dst.size_key = name
     # A separate stream, so worlds generated without these options stay as they were.
     twin_rng = random.Random(seed * 7919 + 1)
     free = [s for s in specs if not s.duplicate_name and not s.multipart]
