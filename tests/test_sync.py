@@ -339,10 +339,17 @@ def test_scans_are_per_folder(env, plex_clock):
     assert env.plex.scan_requests == [f"{MOVIES}/Folder A", f"{MOVIES}/Folder B"]
 
 
-def test_later_drains_ask_again_only_after_the_scan_window(env, plex_clock):
+def hand_clock_in_freezegun(monkeypatch, plex_clock: list[float]) -> None:
+    """Inside ``freeze_time``: freezegun swaps every module attribute it once saw holding a
+    real clock (``plex_server._clock``) for its own; put the hand-moved one back."""
+    monkeypatch.setattr(plex_server, "_clock", lambda: plex_clock[0])
+
+
+def test_later_drains_ask_again_only_after_the_scan_window(env, plex_clock, monkeypatch):
     env.plex.set_scan_delay(30)
     a, _ = env.add("a", "Folder A", scanned=False)
     with freeze_time("2026-01-10 12:00:00") as frozen:
+        hand_clock_in_freezegun(monkeypatch, plex_clock)
         for _ in range(3):                           # each drain is a new SceneSync
             with pytest.raises(PlexNotFound):
                 env.run(a, env.make_sync())
@@ -354,13 +361,14 @@ def test_later_drains_ask_again_only_after_the_scan_window(env, plex_clock):
     assert env.plex.scan_requests == [f"{MOVIES}/Folder A"] * 2
 
 
-def test_ten_missing_files_cost_one_scan_per_folder_and_look_ups_only_after_a_scan(env, plex_clock):
+def test_ten_missing_files_cost_one_scan_per_folder_and_look_ups_only_after_a_scan(env, plex_clock, monkeypatch):
     """Finding 13: retries of scenes Plex lacks send no scan within the window and no
     ``file=`` look-up until a scan has finished; then one round finds them all."""
     env.plex.set_scan_delay(120)
     folders = ["A", "B", "C", "D"]
     scenes = [env.add(f"m{n}", f"Folder {folders[n % 4]}", scanned=False, title=f"M{n}")[0] for n in range(10)]
     with freeze_time("2026-01-10 12:00:00") as frozen:
+        hand_clock_in_freezegun(monkeypatch, plex_clock)
         for _ in range(5):                           # five retry rounds, each a new drain
             sync = env.make_sync()
             for scene_id in scenes:
