@@ -32,9 +32,9 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from plex.client import PlexConnection
 from plex.exceptions import PlexSyncError
 from plex.item_state import ListedItem
-from plex.matcher import match_by_name
+from plex.matcher import StashFile, match_by_name
 from plex.path_index import IndexedPart, PathIndex, index_signature
-from plex.paths import mapped_files, normalize, parent
+from plex.paths import map_path, mapped_files, normalize, parent
 from reconciliation import state as reconcile_state
 from reconciliation.compare import (
     DRIFT_MARK, DRIFTED_IN_PLEX, MISSING_IN_PLEX, IN_SYNC, ListingDigest, Verdict,
@@ -300,14 +300,7 @@ class Reconciler:
         takers: dict[str, int] = {}
         for scene in self.deferred:
             scene_id = int(scene["id"])
-            files = scene_files(scene)
-            wanted = mapped_files([f.path for f in files], self.config.path_mappings,
-                                  case_insensitive=self.config.path_case_insensitive)
-            if len(wanted) != len(files):   # two files mapping to one path: pair by path
-                by_key = {self._key(w): f for f, w in zip(files, mapped_files(
-                    [f.path for f in files], self.config.path_mappings,
-                    case_insensitive=self.config.path_case_insensitive))}
-                files = [by_key[self._key(w)] for w in wanted]
+            files, wanted = self._mapped(scene_files(scene))
             found = match_by_name(files, wanted, self.index.by_name, strict=self.config.strict_matching,
                                   case_insensitive=self.config.path_case_insensitive,
                                   taken=self.sync_state.taken_by_other(scene_id), claimed=self._claimed(scene_id))
@@ -332,6 +325,14 @@ class Reconciler:
                                                   case_insensitive=self.config.path_case_insensitive))
             if len(self.jobs) >= ENQUEUE_BATCH:
                 self._flush()
+
+    def _mapped(self, files: list[StashFile]) -> tuple[list[StashFile], list[str]]:
+        """The scene's files and their Plex paths, aligned, one per distinct Plex path."""
+        seen: dict[str, tuple[StashFile, str]] = {}
+        for f in files:
+            path = map_path(f.path, self.config.path_mappings, case_insensitive=self.config.path_case_insensitive)
+            seen.setdefault(self._key(path), (f, path))
+        return [f for f, _ in seen.values()], [p for _, p in seen.values()]
 
     def _claimed(self, scene_id: int) -> Callable[[str], bool]:
         """Whether another Stash scene has a file at a Plex path: from this run's paths
@@ -432,8 +433,8 @@ def reconcile(scope: str, *, stash: StashClient, config: Any, data_dir: str, ple
     ``scope``: ``"changed"`` (updated since the last run, with an overlap; every scene
     the first time), ``"all"`` or ``"missing"`` (scenes with no Plex item: scan their
     folders and queue them). ``dry_run``: queue, scan and record nothing.
-    ``progress(done, total)`` is called after each page of scenes. Raises
-    ``plex.exceptions.PlexSyncError`` when Plex cannot be listed (nothing is queued
+    ``progress(done, total)`` is called every :data:`PROGRESS_EVERY` scenes and at the
+    end. Raises ``plex.exceptions.PlexSyncError`` when Plex cannot be listed (nothing is queued
     then) and ``stash.client.StashError`` when Stash cannot be read.
     """
     return Reconciler(scope, stash=stash, config=config, data_dir=data_dir, plex=plex,
