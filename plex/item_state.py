@@ -65,16 +65,47 @@ class ListedItem:
     section_id: str
     files: tuple[str, ...]
     scalars: Mapping[str, str]
+    #: Per file (aligned with ``files``): bytes and milliseconds, ``None`` when Plex
+    #: does not say. They tell a same-named file from the scene's own.
+    sizes: tuple[int | None, ...] = ()
+    durations: tuple[int | None, ...] = ()
+
+
+def _int_attr(element: Element, name: str) -> int | None:
+    try:
+        value = int(float(element.get(name, "")))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def part_facts(video: Element) -> tuple[tuple[str, ...], tuple[int | None, ...], tuple[int | None, ...]]:
+    """Files, sizes (Part@size, bytes) and durations (Part@duration, else Media@duration
+    for a single-part media, in ms) of an item element, in Plex's order."""
+    files: list[str] = []
+    sizes: list[int | None] = []
+    durations: list[int | None] = []
+    for media in video.findall("Media"):
+        parts = media.findall("Part")
+        for part in parts:
+            files.append(part.get("file", ""))
+            sizes.append(_int_attr(part, "size"))
+            duration = _int_attr(part, "duration")
+            if duration is None and len(parts) == 1:
+                duration = _int_attr(media, "duration")
+            durations.append(duration)
+    return tuple(files), tuple(sizes), tuple(durations)
 
 
 def parse_listing(container: Element, section_id: str) -> list[ListedItem]:
     """Items of one listing page (``/library/sections/{id}/all``)."""
     items = []
     for video in container.iter("Video"):
-        files = tuple(part.get("file", "") for media in video.findall("Media") for part in media.findall("Part"))
+        files, sizes, durations = part_facts(video)
         scalars = {name: video.get(name, "") for name in SCALARS}
         scalars["originallyAvailableAt"] = scalars["originallyAvailableAt"][:10]
-        items.append(ListedItem(video.get("ratingKey", ""), video.get("librarySectionID", section_id), files, scalars))
+        items.append(ListedItem(video.get("ratingKey", ""), video.get("librarySectionID", section_id), files, scalars,
+                                sizes, durations))
     return items
 
 
@@ -86,10 +117,12 @@ class Section:
     title: str
     type: str
     locations: tuple[str, ...]
+    #: When Plex last finished scanning the section (epoch seconds as text, "" if unknown).
+    scanned_at: str = ""
 
 
 def parse_sections(container: Element) -> list[Section]:
     """``/library/sections`` → sections with their folders."""
     return [Section(d.get("key", ""), d.get("title", ""), d.get("type", ""),
-                    tuple(loc.get("path", "") for loc in d.findall("Location")))
+                    tuple(loc.get("path", "") for loc in d.findall("Location")), d.get("scannedAt", ""))
             for d in container.findall("Directory")]

@@ -19,10 +19,13 @@ from plex.paths import basename, normalize
 from shared.sqlite import open_store, transaction
 
 DB_FILE = "plex_index.db"
+#: Bumped whenever the tables change: an index of another version is rebuilt (it is a cache).
+SCHEMA_VERSION = 2
+_TABLES = ("parts", "sections", "meta")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS parts (
     path_key TEXT NOT NULL, name_key TEXT NOT NULL, path TEXT NOT NULL,
-    rating_key TEXT NOT NULL, section_id TEXT NOT NULL);
+    rating_key TEXT NOT NULL, section_id TEXT NOT NULL, size INTEGER, duration INTEGER);
 CREATE INDEX IF NOT EXISTS parts_path ON parts (path_key);
 CREATE INDEX IF NOT EXISTS parts_name ON parts (name_key);
 CREATE INDEX IF NOT EXISTS parts_key ON parts (rating_key);
@@ -44,6 +47,9 @@ class IndexedPart:
     path: str
     rating_key: str
     section_id: str
+    #: Bytes and milliseconds as Plex reports them (``None``: unknown).
+    size: int | None = None
+    duration: int | None = None
 
 
 class PathIndex:
@@ -53,6 +59,7 @@ class PathIndex:
         self.case_insensitive = case_insensitive
         self._conn = open_store(os.path.join(data_dir, DB_FILE), _SCHEMA, what="Plex path index (plex_index.db)",
                                 rebuildable=True)
+        self._upgrade()
         # Keys depend on the case setting, entries on the chosen libraries.
         signature = f"{signature}|case={case_insensitive}"
         row = self._conn.execute("SELECT value FROM meta WHERE name = 'signature'").fetchone()
@@ -61,6 +68,18 @@ class PathIndex:
                 self._conn.execute("DELETE FROM parts")
                 self._conn.execute("DELETE FROM sections")
                 self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('signature', ?)", (signature,))
+
+    def _upgrade(self) -> None:
+        """An index written by another version is dropped and recreated empty (a cache)."""
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with transaction(self._conn):
+            for table in _TABLES:
+                self._conn.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _path_key(self, path: str) -> str:
         return normalize(path, case_insensitive=self.case_insensitive)
@@ -71,13 +90,13 @@ class PathIndex:
 
     def lookup(self, path: str) -> list[IndexedPart]:
         """Parts stored under exactly this path."""
-        rows = self._conn.execute("SELECT path, rating_key, section_id FROM parts WHERE path_key = ?",
+        rows = self._conn.execute("SELECT path, rating_key, section_id, size, duration FROM parts WHERE path_key = ?",
                                   (self._path_key(path),))
         return [IndexedPart(*r) for r in rows.fetchall()]
 
     def by_name(self, path: str) -> list[IndexedPart]:
         """Parts whose file name equals ``path``'s."""
-        rows = self._conn.execute("SELECT path, rating_key, section_id FROM parts WHERE name_key = ?",
+        rows = self._conn.execute("SELECT path, rating_key, section_id, size, duration FROM parts WHERE name_key = ?",
                                   (self._name_key(path),))
         return [IndexedPart(*r) for r in rows.fetchall()]
 
@@ -114,7 +133,13 @@ class PathIndex:
 
     def _insert(self, item: ListedItem) -> None:
         self._conn.executemany(
-            "INSERT INTO parts VALUES (?, ?, ?, ?, ?)",
-            [(self._path_key(p), self._name_key(p), p, item.rating_key, item.section_id) for p in item.files if p],
+            "INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(self._path_key(p), self._name_key(p), p, item.rating_key, item.section_id,
+              _at(item.sizes, i), _at(item.durations, i))
+             for i, p in enumerate(item.files) if p],
         )
 
+
+
+def _at(values: tuple[int | None, ...], i: int) -> int | None:
+    return values[i] if i < len(values) else None

@@ -63,6 +63,27 @@ def map_path(stash_path: str, mappings: Sequence[PathMapping], *, case_insensiti
     return target + ("/" + rest if rest else "") if target else "/" + rest
 
 
+def stash_paths_for(plex_path: str, mappings: Sequence[PathMapping], *, case_insensitive: bool = False) -> list[str]:
+    """Every Stash path that :func:`map_path` could turn into ``plex_path``: the path
+    itself and, per rule whose Plex prefix holds it, the Stash prefix plus the rest.
+    A superset: callers map each back to check (a rule may shadow the identity)."""
+    out = [plex_path]
+    key = normalize(plex_path, case_insensitive=case_insensitive)
+    source = normalize(plex_path)
+    for rule in mappings:
+        prefix = normalize(rule.plex_prefix, case_insensitive=case_insensitive)
+        if not _has_prefix(key, prefix):
+            continue
+        depth = len(normalize(rule.plex_prefix).split("/")) if prefix != "/" else 1
+        rest = "/".join(source.split("/")[depth:])
+        target = rule.stash_prefix.rstrip("/\\")
+        if is_windows_path(rule.stash_prefix):
+            out.append(target + ("\\" + rest.replace("/", "\\") if rest else ""))
+        else:
+            out.append((target + ("/" + rest if rest else "")) if target else "/" + rest)
+    return list(dict.fromkeys(out))
+
+
 def is_under(path: str, folder: str, *, case_insensitive: bool = False) -> bool:
     """Whether ``path`` is ``folder`` or inside it (``/media2/x`` is not inside ``/media``)."""
     return _has_prefix(normalize(path, case_insensitive=case_insensitive),

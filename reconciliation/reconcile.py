@@ -9,8 +9,12 @@ decides each scene without asking Plex about it:
 2. Stash's ``findScenes`` is paged (1,000 a page; a few pages are fetched ahead, from
    the start, while Plex is listed and scenes compared); *changed* asks only for
    scenes updated after the last run's cursor minus :data:`CURSOR_OVERLAP`;
-3. each scene is matched through the index (exact path after mappings, else a
-   unique file name) and judged by :mod:`reconciliation.compare`;
+3. each scene is matched through the index by exact path after mappings and judged
+   by :mod:`reconciliation.compare`; scenes with no exact path wait until every page
+   was read, then go through the sync's own file-name rule
+   (:func:`plex.matcher.match_by_name`), with "another Stash scene has a file at that
+   Plex path" answered from the paths this run saw (or Stash, when it read only
+   changed scenes);
 4. scenes that differ are queued as ``reconcile`` jobs with ``data["reason"]``;
    *missing* also asks Plex for one partial scan per folder.
 
@@ -28,9 +32,9 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from plex.client import PlexConnection
 from plex.exceptions import PlexSyncError
 from plex.item_state import ListedItem
-from plex.matcher import NameChoice, choose_by_name
+from plex.matcher import StashFile, match_by_name
 from plex.path_index import IndexedPart, PathIndex, index_signature
-from plex.paths import mapped_files, normalize, parent
+from plex.paths import map_path, mapped_files, normalize, parent
 from reconciliation import state as reconcile_state
 from reconciliation.compare import (
     DRIFT_MARK, DRIFTED_IN_PLEX, MISSING_IN_PLEX, IN_SYNC, ListingDigest, Verdict,
@@ -44,6 +48,7 @@ from worker.dlq import DeadLetterQueue
 from worker.jobs import new_job
 from worker.mapping import desired_metadata
 from worker.queue import QueuePutter, enqueue_many, pending_jobs
+from worker.sync import claimed_in_stash, scene_files
 from worker.sync_state import SyncRecord, SyncState
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("reconcile")
@@ -63,6 +68,8 @@ PREFETCH_PAGES = 3
 #: Plex listing: items handed over per batch, and batches read ahead (~2 pages).
 LISTING_BATCH = 500
 LISTING_AHEAD = 4
+#: Progress is reported after every this many scenes (a page is 1,000).
+PROGRESS_EVERY = 20
 #: The error type the worker dead-letters a scene Plex has no item for.
 NOT_FOUND_ERROR = "PlexNotFound"
 
@@ -135,6 +142,10 @@ class Reconciler:
         self.jobs: list[dict[str, Any]] = []
         self.folders: dict[str, None] = {}         # folders to scan, in first-seen order
         self.newest: Optional[str] = None          # newest updated_at seen
+        #: Index paths some scene's file maps to exactly (path key → scene id).
+        self.claimed: dict[str, int] = {}
+        #: Scenes no exact path matched: decided once every scene's paths are known.
+        self.deferred: list[dict[str, Any]] = []
 
     # -- the run -------------------------------------------------------------------------
 
@@ -230,14 +241,22 @@ class Reconciler:
             page += 1
 
     def _walk_stash(self, pages: Iterable[tuple[int, list[dict[str, Any]]]]) -> None:
+        total = 0
         for count, scenes in pages:
+            total = max(count, self.summary.scanned + len(scenes))
             for scene in scenes:
                 self._one(scene)
+                if self.progress and self.summary.scanned % PROGRESS_EVERY == 0:
+                    self.progress(self.summary.scanned, total)
             if len(self.jobs) >= ENQUEUE_BATCH:
                 self._flush()
-            if self.progress:
-                self.progress(self.summary.scanned, max(count, self.summary.scanned))
+        self._by_name()
+        if self.progress:
+            self.progress(self.summary.scanned, max(total, self.summary.scanned))
         self.summary.cursor = _later(self.summary.cursor, self.newest)
+
+    def _key(self, path: str) -> str:
+        return normalize(path, case_insensitive=self.config.path_case_insensitive)
 
     def _one(self, scene: dict[str, Any]) -> None:
         summary = self.summary
@@ -249,16 +268,20 @@ class Reconciler:
             summary.no_files += 1
             return
         wanted = mapped_files(files, self.config.path_mappings, case_insensitive=self.config.path_case_insensitive)
-        part, choice = self._match(int(scene["id"]), wanted)
+        part: Optional[IndexedPart] = None
+        for path in wanted:
+            parts = self.index.lookup(path)
+            if parts:
+                # Every file counts: another scene's name fallback must not take it.
+                self.claimed.setdefault(self._key(path), int(scene["id"]))
+                part = part or parts[0]
         if part is None:
-            if choice is not None and choice.ambiguous:
-                summary.ambiguous += 1
-                shown = "; ".join(c.path for c in choice.candidates[:3])
-                summary.example("ambiguous", f"{_label(scene)}: no Plex file at {wanted[0]}, "
-                                             f"{len(choice.candidates)} share its name ({shown})")
-                return
-            self._missing(scene, wanted)
+            self.deferred.append(scene)
             return
+        self._judge(scene, part)
+
+    def _judge(self, scene: dict[str, Any], part: IndexedPart) -> None:
+        summary = self.summary
         summary.matched += 1
         if self.scope == "missing":
             return
@@ -270,20 +293,53 @@ class Reconciler:
             return
         self._enqueue(scene, verdict, record)
 
-    def _match(self, scene_id: int, wanted: list[str]) -> tuple[Optional[IndexedPart], Optional[NameChoice]]:
-        """The Plex part for the scene's files: exact path first, then the file-name rule."""
-        for path in wanted:
-            parts = self.index.lookup(path)
-            if parts:
-                return parts[0], None
-        for path in wanted:
-            candidates = self.index.by_name(path)
-            if candidates:
-                choice = choose_by_name(path, candidates, strict=self.config.strict_matching,
-                                        case_insensitive=self.config.path_case_insensitive,
-                                        taken=self.sync_state.taken_by_other(scene_id))
-                return choice.part, choice
-        return None, None
+    def _by_name(self) -> None:
+        """The scenes no exact path matched, through the file-name rule. An item two of
+        them would take is neither's: that is ambiguous, never a guess."""
+        chosen: list[tuple[dict[str, Any], Optional[IndexedPart], bool, str]] = []
+        takers: dict[str, int] = {}
+        for scene in self.deferred:
+            scene_id = int(scene["id"])
+            files, wanted = self._mapped(scene_files(scene))
+            found = match_by_name(files, wanted, self.index.by_name, strict=self.config.strict_matching,
+                                  case_insensitive=self.config.path_case_insensitive,
+                                  taken=self.sync_state.taken_by_other(scene_id), claimed=self._claimed(scene_id))
+            part = found.choice.part if found.choice is not None else None
+            ambiguous = found.choice is not None and found.choice.ambiguous
+            if part is not None:
+                takers[part.rating_key] = takers.get(part.rating_key, 0) + 1
+            chosen.append((scene, part, ambiguous, found.path or (wanted[0] if wanted else "")))
+        self.deferred = []
+        for scene, part, ambiguous, path in chosen:
+            if part is not None and takers[part.rating_key] > 1:
+                ambiguous, part = True, None
+            if part is not None:
+                self._judge(scene, part)
+            elif ambiguous:
+                self.summary.ambiguous += 1
+                self.summary.example("ambiguous", f"{_label(scene)}: no Plex file at {path}, and several Plex "
+                                                  "files of the same name and size could be it")
+            else:
+                files = [f["path"] for f in scene.get("files") or [] if f.get("path")]
+                self._missing(scene, mapped_files(files, self.config.path_mappings,
+                                                  case_insensitive=self.config.path_case_insensitive))
+            if len(self.jobs) >= ENQUEUE_BATCH:
+                self._flush()
+
+    def _mapped(self, files: list[StashFile]) -> tuple[list[StashFile], list[str]]:
+        """The scene's files and their Plex paths, aligned, one per distinct Plex path."""
+        seen: dict[str, tuple[StashFile, str]] = {}
+        for f in files:
+            path = map_path(f.path, self.config.path_mappings, case_insensitive=self.config.path_case_insensitive)
+            seen.setdefault(self._key(path), (f, path))
+        return [f for f, _ in seen.values()], [p for _, p in seen.values()]
+
+    def _claimed(self, scene_id: int) -> Callable[[str], bool]:
+        """Whether another Stash scene has a file at a Plex path: from this run's paths
+        when it read every scene, else from Stash."""
+        if self.summary.full:
+            return lambda path: self.claimed.get(self._key(path), scene_id) != scene_id
+        return claimed_in_stash(self.stash, self.config, scene_id)
 
     def _missing(self, scene: dict[str, Any], wanted: list[str]) -> None:
         summary = self.summary
@@ -377,8 +433,8 @@ def reconcile(scope: str, *, stash: StashClient, config: Any, data_dir: str, ple
     ``scope``: ``"changed"`` (updated since the last run, with an overlap; every scene
     the first time), ``"all"`` or ``"missing"`` (scenes with no Plex item: scan their
     folders and queue them). ``dry_run``: queue, scan and record nothing.
-    ``progress(done, total)`` is called after each page of scenes. Raises
-    ``plex.exceptions.PlexSyncError`` when Plex cannot be listed (nothing is queued
+    ``progress(done, total)`` is called every :data:`PROGRESS_EVERY` scenes and at the
+    end. Raises ``plex.exceptions.PlexSyncError`` when Plex cannot be listed (nothing is queued
     then) and ``stash.client.StashError`` when Stash cannot be read.
     """
     return Reconciler(scope, stash=stash, config=config, data_dir=data_dir, plex=plex,

@@ -15,6 +15,7 @@ Plex agent would leave it: the title taken from the file name, no summary, no ta
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -125,8 +126,20 @@ class SceneSpec:
     bare: bool = False
     multipart: bool = False
     duplicate_name: bool = False      # another scene has a file of the same name elsewhere
+    in_plex: bool = True              # False: Plex has no such file at all (not even unscanned)
+    size_key: str | None = None       # what the file's size and length derive from (default: its path)
     stash_id: str | None = None       # filled by World.load_into
     plex_key: int | None = None       # ratingKey, filled by World.load_into
+
+    @property
+    def size(self) -> int:
+        """Bytes of each of the scene's files (both emulators report the same)."""
+        return file_size(self.size_key or self.files[0])
+
+    @property
+    def duration(self) -> float:
+        """Seconds of each of the scene's files."""
+        return file_seconds(self.size_key or self.files[0])
 
     @property
     def plex_title(self) -> str:
@@ -146,6 +159,9 @@ class World:
     plex_prefix: str
     seed: int = 1
     section_id: int | None = None     # filled by load_into
+    #: Plex-only files (no Stash scene has them) that share a name with a Stash file elsewhere.
+    plex_only: list[str] = field(default_factory=list)
+    plex_only_keys: list[int] = field(default_factory=list)   # filled by load_into
 
     @property
     def mapping_setting(self) -> str:
@@ -168,7 +184,8 @@ class World:
         }
         stash_ids = stash.add_scenes(
             {
-                "title": s.title, "files": list(s.files),
+                "title": s.title,
+                "files": [{"path": f, "size": s.size, "duration": s.duration} for f in s.files],
                 "studio_id": ids["studio"][s.studio] if s.studio else None,
                 "performer_ids": [ids["performer"][p] for p in s.performers],
                 "tag_ids": [ids["tag"][t] for t in s.tags],
@@ -179,13 +196,22 @@ class World:
             for s in self.scenes
         )
         self.section_id = plex.add_section(section_title, [self.plex_prefix], type="movie")
+        in_plex = [s for s in self.scenes if s.in_plex]
+        # Plex reports Part@size per file and Media@duration (ms) for all parts together.
         plex_keys = plex.add_items(self.section_id, (
             {"title": s.plex_title, "files": list(s.plex_files), "scanned": s.scanned,
-             "summary": ""}
-            for s in self.scenes
+             "summary": "", "size": s.size, "duration": int(s.duration * 1000) * len(s.files)}
+            for s in in_plex
         ))
-        for scene, stash_id, plex_key in zip(self.scenes, stash_ids, plex_keys, strict=True):
-            scene.stash_id, scene.plex_key = str(stash_id), plex_key
+        for scene, stash_id in zip(self.scenes, stash_ids, strict=True):
+            scene.stash_id = str(stash_id)
+        for scene, plex_key in zip(in_plex, plex_keys, strict=True):
+            scene.plex_key = plex_key
+        self.plex_only_keys = plex.add_items(self.section_id, (
+            {"title": path.rsplit("/", 1)[1].rsplit(".", 1)[0], "files": [path], "summary": "",
+             "size": file_size(path), "duration": int(file_seconds(path) * 1000)}
+            for path in self.plex_only
+        )) if self.plex_only else []
 
     @staticmethod
     def expected_plex(scene: SceneSpec) -> dict[str, Any]:
@@ -213,7 +239,8 @@ class World:
 def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/media",
              plex_prefix: str = "/data/media", unscanned_fraction: float = 0.0,
              duplicate_name_fraction: float = 0.0, multipart_fraction: float = 0.0,
-             bare_fraction: float = 0.05) -> World:
+             bare_fraction: float = 0.05, missing_twin_pairs: int = 0, plex_only_twins: int = 0,
+             same_size_duplicates: bool = False) -> World:
     """Build a world of ``scenes`` scenes from ``seed``.
 
     Each fraction is of all scenes, rounded to a whole count: ``unscanned_fraction`` of
@@ -222,6 +249,14 @@ def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/me
     scenes whose file name another scene's file in another folder shares (they come in
     pairs; at least half of the pairs are both scanned, so a lookup by name alone is
     ambiguous).
+
+    ``missing_twin_pairs``: pairs of scenes whose files share a name in different
+    folders, where Plex has only the first of the pair (the second is not in Plex at
+    all). ``plex_only_twins``: Plex-only files (no Stash scene has them) named like a
+    Stash file of another folder that Plex does not have. Every file has a size and duration (from its path)
+    that both emulators report alike; different files differ in size, except that with
+    ``same_size_duplicates`` the ``duplicate_name_fraction`` pairs are copies of one file
+    (same size and length), which only the path can tell apart.
     """
     for name, value in (("unscanned_fraction", unscanned_fraction),
                         ("duplicate_name_fraction", duplicate_name_fraction),
@@ -269,10 +304,45 @@ def generate(seed: int = 1, scenes: int = 300, *, stash_prefix: str = "/stash/me
             folder += "/Extras"
         dst.files = [f"{folder}/{name}"]
         src.duplicate_name = dst.duplicate_name = True
+        if same_size_duplicates:
+            src.size_key = dst.size_key = name
+    # A separate stream, so worlds generated without these options stay as they were.
+    twin_rng = random.Random(seed * 7919 + 1)
+    free = [s for s in specs if not s.duplicate_name and not s.multipart]
+    if 2 * missing_twin_pairs + plex_only_twins > len(free):
+        raise ValueError("not enough single-file scenes for the twins asked for")
+    chosen = twin_rng.sample(free, 2 * missing_twin_pairs + plex_only_twins)
+    for k in range(missing_twin_pairs):
+        src, dst = chosen[2 * k], chosen[2 * k + 1]
+        name = src.files[0].rsplit("/", 1)[1]
+        folder = dst.files[0].rsplit("/", 1)[0]
+        if folder == src.files[0].rsplit("/", 1)[0]:
+            folder += "/Extras"
+        dst.files = [f"{folder}/{name}"]
+        dst.in_plex = False
+        src.duplicate_name = dst.duplicate_name = True
+    plex_only = []
+    for spec in chosen[2 * missing_twin_pairs:]:
+        # The scene's own file is not in Plex: the Plex-only file is its only namesake.
+        name = spec.files[0].rsplit("/", 1)[1]
+        plex_only.append(f"{plex_prefix}/Plex Only/{name}")
+        spec.duplicate_name, spec.in_plex = True, False
     for spec in specs:
         spec.plex_files = [plex_prefix + f[len(stash_prefix):] for f in spec.files]
     return World(scenes=specs, studios=studios, performers=performers, tags=tags, groups=groups,
-                 stash_prefix=stash_prefix, plex_prefix=plex_prefix, seed=seed)
+                 stash_prefix=stash_prefix, plex_prefix=plex_prefix, seed=seed, plex_only=plex_only)
+
+
+def file_size(path: str) -> int:
+    """A file's size in bytes, from its path alone (so two different files differ)."""
+    digest = int.from_bytes(hashlib.blake2b(path.encode(), digest_size=8).digest(), "big")
+    return 100_000_000 + digest % 3_900_000_000
+
+
+def file_seconds(path: str) -> float:
+    """A file's length in seconds, from its path alone."""
+    digest = int.from_bytes(hashlib.blake2b(path.encode(), digest_size=8).digest(), "big")
+    return float(300 + (digest >> 40) % 3300)
 
 
 class _Coverage:

@@ -77,6 +77,11 @@ class Section:
         self.unscanned: dict[int, None] = {}   # items a scan has not reached yet
         self.order: list[int] | None = None   # visible keys by titleSort (cache)
 
+    def stamp_scan(self) -> None:
+        """A scan ended: ``scannedAt`` moves to now (epoch seconds). Always forward by at
+        least one, so two scans within one second (or under a frozen test clock) differ."""
+        self.scanned_at = max(int(time.time()), self.scanned_at + 1)
+
 
 class Item:
     """One movie: its parts, metadata, locks, images and visibility (scanned or not)."""
@@ -162,6 +167,7 @@ class PlexLibrary:
         self._tag_ids: dict[tuple[str, str], int] = {}
         self._tag_names: dict[int, tuple[str, str]] = {}
         self._pending: list[tuple[float, int]] = []     # (visible_at, key) of scans in progress
+        self._finishing: list[tuple[float, int]] = []   # (finished_at, section id) of scans in progress
         self._next = {"section": 1, "item": 1, "media": 1, "part": 1, "location": 1, "tag": 1}
         self.scan_delay = 0.0     # seconds from a scan request until its items are visible
 
@@ -308,6 +314,13 @@ class PlexLibrary:
             self._pending = [(t, k) for t, k in self._pending if t > now]
             for key in due:
                 self._make_visible(key)
+        if self._finishing:
+            # Plex stamps a section's scannedAt when a scan ends, not when it is asked for.
+            for _t, section_id in [f for f in self._finishing if f[0] <= now]:
+                section = self.sections.get(section_id)
+                if section is not None:
+                    section.stamp_scan()
+            self._finishing = [f for f in self._finishing if f[0] > now]
 
     def _make_visible(self, key: int) -> None:
         it = self.items.get(key)
@@ -329,7 +342,10 @@ class PlexLibrary:
                     self._pending.append((visible_at, key))
                 else:
                     self._make_visible(key)
-        section.scanned_at = int(time.time())
+        if self.scan_delay:
+            self._finishing.append((visible_at, section.id))
+        else:
+            section.stamp_scan()
 
     # -------------------------------------------------------------------- edits
     def edit(self, section: Section, keys: list[int], params: Iterable[tuple[str, str]]) -> None:

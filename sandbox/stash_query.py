@@ -139,7 +139,8 @@ def page_bounds(find_filter: dict | None, total: int) -> tuple[int, int]:
 
 # ---- scene_filter -------------------------------------------------------------------
 
-def compile_filter(scene_filter: dict | None, now_text: Callable[[timedelta], str]) -> Predicate | None:
+def compile_filter(scene_filter: dict | None, now_text: Callable[[timedelta], str],
+                   files: dict[int, dict] | None = None) -> Predicate | None:
     """A predicate for a SceneFilterType dict, or None when it filters nothing.
 
     `now_text(delta)` formats now + delta as the server's timestamp text; Stash uses
@@ -151,14 +152,14 @@ def compile_filter(scene_filter: dict | None, now_text: Callable[[timedelta], st
     for key, criterion in scene_filter.items():
         if key in ("AND", "OR", "NOT") or criterion is None:
             continue
-        own.append(_criterion(key, criterion, now_text))
+        own.append(_path(criterion, files or {}) if key == "path" else _criterion(key, criterion, now_text))
 
     def base(scene: Record) -> bool:
         return all(p(scene) for p in own)
 
     pred: Predicate = base
     for key in ("AND", "OR", "NOT"):
-        sub = compile_filter(scene_filter.get(key), now_text)
+        sub = compile_filter(scene_filter.get(key), now_text, files)
         if sub is None:
             continue
         prev = pred
@@ -187,6 +188,20 @@ def _criterion(key: str, crit, now_text) -> Predicate:
             crit = dict(crit, value2=now_text(timedelta(days=1)))
         return _compare(lambda s, k=key: s[k], crit, key)
     raise QueryError(f"scene_filter.{key} is not implemented by the sandbox emulator")
+
+
+def _path(crit: dict, files: dict[int, dict]) -> Predicate:
+    """``path``: a scene matches when any of its files does. Stash compares the folder and
+    the name with SQL ``LIKE``, which ignores ASCII case only (approximated by casefold)."""
+    mod, value = crit["modifier"], crit["value"]
+    folded = value.casefold()
+    if mod == "EQUALS":
+        test = lambda p: p.casefold() == folded
+    elif mod == "INCLUDES":
+        test = lambda p: folded in p.casefold()
+    else:
+        raise QueryError(f"scene_filter.path: modifier {mod} is not implemented by the sandbox emulator")
+    return lambda s: any(test(files[f]["path"]) for f in s["_files"] if f in files)
 
 
 def _compare(get: Callable[[Record], object], crit: dict, key: str) -> Predicate:

@@ -329,7 +329,7 @@ class StashStore:
             return cached
         try:
             predicates = [
-                stash_query.compile_filter(scene_filter, self.now_text),
+                stash_query.compile_filter(scene_filter, self.now_text, self.files),
                 stash_query.text_search(find_filter.get("q"), self.files),
             ]
             scenes: Iterable[dict] = self.scenes.values()

@@ -162,6 +162,11 @@ class StashClient:
         result = self.execute(queries.FIND_SCENES, variables)["findScenes"]
         return int(result["count"]), list(result["scenes"])
 
+    def scenes_with_file(self, path: str) -> list[dict[str, Any]]:
+        """Scenes having a file at ``path`` (ids and file paths only)."""
+        variables = {"scene_filter": {"path": {"value": path, "modifier": "EQUALS"}}}
+        return list(self.execute(queries.SCENES_WITH_FILE, variables)["findScenes"]["scenes"])
+
     def iter_scenes(self, per_page: int = 1000, *, updated_after: str | None = None) -> Iterator[dict[str, Any]]:
         """Every scene (updated after a time, if given), page by page, sorted by id."""
         page = 1

@@ -7,7 +7,7 @@ id title code details director date rating100 organized urls updated_at
 studio { id name }
 performers { id name }
 tags { id name }
-files { id path basename }
+files { id path basename size duration }
 paths { screenshot }
 groups { group { id name } scene_index }
 """
@@ -17,6 +17,13 @@ FIND_SCENE = "query FindScene($id: ID!) { findScene(id: $id) { " + SCENE_FIELDS 
 FIND_SCENES = (
     "query FindScenes($filter: FindFilterType, $scene_filter: SceneFilterType) {"
     " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes { " + SCENE_FIELDS + " } } }"
+)
+
+# Scenes with a file at exactly one path (Stash compares folder and name with LIKE, so
+# the match ignores ASCII case: callers compare exactly).
+SCENES_WITH_FILE = (
+    "query ScenesWithFile($scene_filter: SceneFilterType) {"
+    " findScenes(filter: {per_page: -1}, scene_filter: $scene_filter) { scenes { id files { path } } } }"
 )
 
 PLUGIN_SETTINGS = "query PluginSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }"

@@ -380,10 +380,12 @@ def test_duplicate_file_names_sync_exactly_with_a_path_mapping(tmp_path):
 
 
 def test_without_mapping_unique_names_sync_and_ambiguous_ones_go_to_the_dlq(tmp_path):
-    """10 % of file names repeat across folders and Plex sees other paths than Stash:
-    every scene whose file name is unique syncs by name, each ambiguous one goes to the
-    dead-letter queue naming its candidates, and the drain never stalls on them."""
-    box = make_sandbox(tmp_path, seed=21, scenes=100, duplicate_name_fraction=0.1, mapping=False)
+    """10 % of file names repeat across folders (copies of one file: same size and length)
+    and Plex sees other paths than Stash: every scene whose file name is unique syncs by
+    name, each ambiguous one goes to the dead-letter queue naming its candidates, and the
+    drain never stalls on them."""
+    box = make_sandbox(tmp_path, seed=21, scenes=100, duplicate_name_fraction=0.1, mapping=False,
+                       same_size_duplicates=True)
     try:
         world = box.world
         dupes = [s for s in world.scenes if s.duplicate_name]

@@ -58,9 +58,29 @@ def test_parse_captured_listing():
 
 def test_parse_captured_sections():
     sections = parse_sections(fixture("library_sections.xml"))
-    assert sections[:3] == [Section("1", "Movies", "movie", ("/storage/movies",)),
-                            Section("2", "TV Shows", "show", ("/storage/tvshows",)),
-                            Section("3", "Music", "artist", ("/storage/music",))]
+    assert sections[:3] == [Section("1", "Movies", "movie", ("/storage/movies",), "1605409122"),
+                            Section("2", "TV Shows", "show", ("/storage/tvshows",), "1605461424"),
+                            Section("3", "Music", "artist", ("/storage/music",), "1605413685")]
+
+
+def test_listings_carry_each_parts_size_and_duration():
+    """Captured PMS XML: Part@size in bytes, Part@duration (else Media@duration) in ms."""
+    container = fixture("media_1.xml")
+    # The capture lists <Part> beside <Media>; PMS (and plexapi) nest it inside.
+    video = container.find("Video")
+    media, part = video.find("Media"), video.find("Part")
+    video.remove(part)
+    media.append(part)
+    [item] = parse_listing(container, "1")
+    assert item.files == ("/storage/videos/video.mkv",)
+    assert (item.sizes, item.durations) == ((8500000000,), (9000000,))
+
+
+def test_emulator_listing_has_the_same_shape(plex_emu):
+    files = [f"{MOVIES}/m - pt1.mp4", f"{MOVIES}/m - pt2.mp4"]
+    plex_emu.add_item(plex_emu.section_id, "M", files, size=123456, duration=600000)
+    [item] = parse_listing(fetch(plex_emu, f"/library/sections/{plex_emu.section_id}/all"), str(plex_emu.section_id))
+    assert (item.files, item.sizes, item.durations) == (tuple(files), (123456, 123456), (300000, 300000))
 
 
 # --------------------------------------------------------------------- emulator responses
@@ -108,8 +128,10 @@ def test_parse_emulator_listing_page(plex_emu):
 def test_parse_emulator_sections(plex_emu):
     second = plex_emu.add_section("Other", ["/a", "C:\\Media"])
     sections = parse_sections(fetch(plex_emu, "/library/sections"))
-    assert sections == [Section(str(plex_emu.section_id), "Movies", "movie", (MOVIES,)),
-                        Section(str(second), "Other", "movie", ("/a", "C:\\Media"))]
+    assert [s.scanned_at.isdigit() for s in sections] == [True, True]
+    assert [s.__class__(s.id, s.title, s.type, s.locations) for s in sections] == [
+        Section(str(plex_emu.section_id), "Movies", "movie", (MOVIES,)),
+        Section(str(second), "Other", "movie", ("/a", "C:\\Media"))]
 
 
 # ---------------------------------------------------------------------------- edge cases

@@ -10,7 +10,7 @@ import pytest
 from plex.client import PlexConnection
 from plex.exceptions import PermanentError, PlexNotFound
 from plex.item_state import ListedItem
-from plex.matcher import Match, Matcher
+from plex.matcher import Match, Matcher, StashFile
 from plex.path_index import PathIndex
 from tests.sync_support import LISTING, MOVIES, plex_config, plex_emu  # noqa: F401  (fixture)
 
@@ -135,9 +135,18 @@ def test_libraries_not_configured_are_not_searched(plex_emu, make_matcher):
 
 
 # ----------------------------------------------------------------------- by file name
+#: What the emulator reports for an item added without ``size``/``duration``.
+PLEX_SIZE, PLEX_SECONDS = 1_500_000_000, 1800.0
+
+
+def same(path: str, size: int = PLEX_SIZE, duration: float | None = PLEX_SECONDS) -> StashFile:
+    """A Stash file of the size and length the emulator gives its items by default."""
+    return StashFile(path, size, duration)
+
+
 def test_unique_name_fallback_warns(plex_emu, make_matcher, parse_log, capsys):
     key = plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/Elsewhere/a film.mp4"])
-    match = make_matcher().match(["/stash/Studio/a film.mp4"])
+    match = make_matcher().match([same("/stash/Studio/a film.mp4")])
     assert match == Match(str(key), str(plex_emu.section_id), f"{MOVIES}/Elsewhere/a film.mp4", "name")
     [warning] = warnings(parse_log, capsys)
     assert "/stash/Studio/a film.mp4" in warning and f"{MOVIES}/Elsewhere/a film.mp4" in warning
@@ -147,13 +156,13 @@ def test_unique_name_fallback_warns(plex_emu, make_matcher, parse_log, capsys):
 def test_name_fallback_never_takes_an_item_another_scene_owns(plex_emu, make_matcher):
     owned = plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/Elsewhere/a film.mp4"])
     with pytest.raises(PlexNotFound):
-        make_matcher().match(["/stash/Studio/a film.mp4"], taken=lambda key: key == str(owned))
+        make_matcher().match([same("/stash/Studio/a film.mp4")], taken=lambda key: key == str(owned))
 
 
 def test_name_fallback_skips_owned_items_among_same_named_ones(plex_emu, make_matcher):
     owned = plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/One/a film.mp4"])
     free = plex_emu.add_item(plex_emu.section_id, "B", [f"{MOVIES}/Two/a film.mp4"])
-    match = make_matcher().match(["/stash/Studio/a film.mp4"], taken=lambda key: key == str(owned))
+    match = make_matcher().match([same("/stash/Studio/a film.mp4")], taken=lambda key: key == str(owned))
     assert match.rating_key == str(free) and match.how == "name"
 
 
@@ -162,7 +171,7 @@ def test_name_fallback_uses_a_complete_index_without_asking_plex(plex_emu, make_
     matcher = make_matcher()
     matcher.index.replace_section(str(plex_emu.section_id), matcher.plex.list_section(str(plex_emu.section_id)))
     plex_emu.reset_requests()
-    assert matcher.match(["/stash/a.mp4"]).rating_key == str(key)
+    assert matcher.match([same("/stash/a.mp4")]).rating_key == str(key)
     assert lookups(plex_emu) == ["/stash/a.mp4"]     # the exact look-up only, no name look-up
 
 
@@ -170,7 +179,7 @@ def test_ambiguous_name_is_permanent_and_lists_candidates(plex_emu, make_matcher
     plex_emu.add_item(plex_emu.section_id, "A1", [f"{MOVIES}/One/a.mp4"])
     plex_emu.add_item(plex_emu.section_id, "A2", [f"{MOVIES}/Two/a.mp4"])
     with pytest.raises(PermanentError) as info:
-        make_matcher().match(["/stash/One/a.mp4"])
+        make_matcher().match([same("/stash/One/a.mp4")])
     message = info.value.message
     assert f"{MOVIES}/One/a.mp4" in message and f"{MOVIES}/Two/a.mp4" in message
     assert "/stash/One/a.mp4" in message and "Path mappings" in message
@@ -181,7 +190,7 @@ def test_many_candidates_are_listed_briefly(plex_emu, make_matcher):
     for n in range(8):
         plex_emu.add_item(plex_emu.section_id, f"A{n}", [f"{MOVIES}/F{n}/a.mp4"])
     with pytest.raises(PermanentError) as info:
-        make_matcher().match(["/stash/a.mp4"])
+        make_matcher().match([same("/stash/a.mp4")])
     assert "8 Plex files" in info.value.message and "and 3 more" in info.value.message
 
 
@@ -189,7 +198,7 @@ def test_loose_matching_picks_the_closest_folders(plex_emu, make_matcher, parse_
     best = plex_emu.add_item(plex_emu.section_id, "A1", [f"{MOVIES}/Studio A/2020/a.mp4"])
     plex_emu.add_item(plex_emu.section_id, "A2", [f"{MOVIES}/Studio B/2020/a.mp4"])
     plex_emu.add_item(plex_emu.section_id, "A3", [f"{MOVIES}/Studio A/2021/a.mp4"])
-    match = make_matcher(strict_matching=False).match(["/stash/Studio A/2020/a.mp4"])
+    match = make_matcher(strict_matching=False).match([same("/stash/Studio A/2020/a.mp4")])
     assert (match.rating_key, match.how) == (str(best), "name")
     assert any("closest folders" in w for w in warnings(parse_log, capsys))
 
@@ -198,7 +207,7 @@ def test_loose_matching_tie_is_permanent(plex_emu, make_matcher):
     plex_emu.add_item(plex_emu.section_id, "A1", [f"{MOVIES}/X/Studio/a.mp4"])
     plex_emu.add_item(plex_emu.section_id, "A2", [f"{MOVIES}/Y/Studio/a.mp4"])
     with pytest.raises(PermanentError) as info:
-        make_matcher(strict_matching=False).match(["/stash/Studio/a.mp4"])
+        make_matcher(strict_matching=False).match([same("/stash/Studio/a.mp4")])
     assert f"{MOVIES}/X/Studio/a.mp4" in info.value.message and f"{MOVIES}/Y/Studio/a.mp4" in info.value.message
 
 
@@ -206,7 +215,50 @@ def test_loose_matching_needs_more_than_the_file_name(plex_emu, make_matcher):
     plex_emu.add_item(plex_emu.section_id, "A1", [f"{MOVIES}/X/a.mp4"])
     plex_emu.add_item(plex_emu.section_id, "A2", [f"{MOVIES}/Y/a.mp4"])
     with pytest.raises(PermanentError):
-        make_matcher(strict_matching=False).match(["/stash/Z/a.mp4"])
+        make_matcher(strict_matching=False).match([same("/stash/Z/a.mp4")])
+
+
+@pytest.mark.parametrize("stash_file", [
+    same("/stash/Studio/a film.mp4", size=PLEX_SIZE + 1),            # another size
+    same("/stash/Studio/a film.mp4", duration=PLEX_SECONDS + 60),    # same size, another length
+    StashFile("/stash/Studio/a film.mp4"),                           # size unknown: never certain
+], ids=["size", "duration", "unknown-size"])
+def test_name_fallback_needs_the_same_size_and_duration(plex_emu, make_matcher, stash_file):
+    plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/Elsewhere/a film.mp4"])
+    with pytest.raises(PlexNotFound) as info:
+        make_matcher().match([stash_file])
+    assert f"{MOVIES}/Elsewhere/a film.mp4" in info.value.message and "Path mappings" in info.value.message
+
+
+def test_durations_measured_a_little_differently_still_match(plex_emu, make_matcher):
+    key = plex_emu.add_item(plex_emu.section_id, "A", [f"{MOVIES}/Elsewhere/a film.mp4"])
+    match = make_matcher().match([same("/stash/Studio/a film.mp4", duration=PLEX_SECONDS + 0.7)])
+    assert (match.rating_key, match.how) == (str(key), "name")
+
+
+def test_name_fallback_never_takes_a_file_another_stash_scene_has(plex_emu, make_matcher):
+    """Not yet synced, so nobody 'owns' it locally: Stash itself says it is another scene's file."""
+    other = f"{MOVIES}/Elsewhere/a film.mp4"
+    plex_emu.add_item(plex_emu.section_id, "A", [other])
+    asked: list[str] = []
+    with pytest.raises(PlexNotFound):
+        make_matcher().match([same("/stash/Studio/a film.mp4")],
+                             claimed=lambda path: asked.append(path) or path == other)
+    assert asked == [other]
+
+
+def test_a_claimed_twin_leaves_the_scenes_own_file_as_the_only_candidate(plex_emu, make_matcher):
+    other = f"{MOVIES}/One/a film.mp4"
+    plex_emu.add_item(plex_emu.section_id, "A", [other])
+    mine = plex_emu.add_item(plex_emu.section_id, "B", [f"{MOVIES}/Two/a film.mp4"])
+    match = make_matcher().match([same("/stash/Studio/a film.mp4")], claimed=lambda path: path == other)
+    assert (match.rating_key, match.how) == (str(mine), "name")
+
+
+def test_same_named_files_of_another_size_do_not_make_it_ambiguous(plex_emu, make_matcher):
+    mine = plex_emu.add_item(plex_emu.section_id, "A1", [f"{MOVIES}/One/a.mp4"])
+    plex_emu.add_item(plex_emu.section_id, "A2", [f"{MOVIES}/Two/a.mp4"], size=PLEX_SIZE // 2)
+    assert make_matcher().match([same("/stash/One/a.mp4")]).rating_key == str(mine)
 
 
 # ---------------------------------------------------------------------------- failures

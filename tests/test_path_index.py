@@ -141,3 +141,31 @@ def test_case_sensitive_keys_by_default(index):
 def test_the_file_lives_in_the_data_dir(data_dir, index):
     import os
     assert os.path.exists(os.path.join(data_dir, DB_FILE))
+
+
+def test_parts_keep_the_size_and_duration_plex_reported(index):
+    index.add([ListedItem("10", "1", ("/m/a/x.mkv", "/m/a/y.mkv"), {}, (111, None), (60_000, None))])
+    assert index.lookup("/m/a/x.mkv") == [IndexedPart("/m/a/x.mkv", "10", "1", 111, 60_000)]
+    assert index.by_name("/elsewhere/y.mkv") == [IndexedPart("/m/a/y.mkv", "10", "1", None, None)]
+
+
+def test_an_index_of_the_old_layout_is_rebuilt_empty(data_dir):
+    import os
+    import sqlite3
+
+    old = sqlite3.connect(os.path.join(data_dir, DB_FILE))
+    old.executescript("CREATE TABLE parts (path_key TEXT, name_key TEXT, path TEXT, rating_key TEXT, section_id TEXT);"
+                      "INSERT INTO parts VALUES ('/m/x.mkv', 'x.mkv', '/m/x.mkv', '10', '1');")
+    old.close()
+    idx = PathIndex(data_dir, case_insensitive=False, signature=SIG)
+    try:
+        assert idx.lookup("/m/x.mkv") == []        # a cache: rebuilt, never misread
+        idx.add([ListedItem("11", "1", ("/m/x.mkv",), {}, (5,), (6,))])
+        assert idx.lookup("/m/x.mkv") == [IndexedPart("/m/x.mkv", "11", "1", 5, 6)]
+    finally:
+        idx.close()
+    again = PathIndex(data_dir, case_insensitive=False, signature=SIG)
+    try:
+        assert again.lookup("/m/x.mkv")[0].size == 5    # the current layout is kept
+    finally:
+        again.close()

@@ -20,7 +20,7 @@ import pytest
 
 from plex.client import PlexConnection
 from plex.exceptions import PlexUnreachable
-from plex.matcher import choose_by_name
+from plex.matcher import StashFile, choose_by_name
 from plex.path_index import IndexedPart, PathIndex, index_signature
 from reconciliation import compare
 from reconciliation.compare import (
@@ -437,11 +437,16 @@ def test_never_synced_scenes_are_queued_in_one_go(env):
     assert calls[-1] == (n, n)
 
 
+def emulator_sized(path: str) -> dict[str, Any]:
+    """A Stash file the size and length of a Plex emulator item added without either."""
+    return {"path": path, "size": 1_500_000_000, "duration": 1800.0}
+
+
 def test_ambiguous_names_are_reported_not_queued(synced):
     env = synced
     env.plex.add_item(env.world.section_id, "Twin", [f"{env.world.plex_prefix}/A/twin.mp4"])
     env.plex.add_item(env.world.section_id, "Twin", [f"{env.world.plex_prefix}/B/twin.mp4"])
-    scene = int(env.stash.add_scene(title="Twin", files=["/elsewhere/C/twin.mp4"]))
+    scene = int(env.stash.add_scene(title="Twin", files=[emulator_sized("/elsewhere/C/twin.mp4")]))
     summary = env.reconcile("all")
     assert summary.ambiguous == 1 and summary.enqueued_total == 0
     assert summary.examples["ambiguous"][0].startswith(f"scene {scene} 'Twin': no Plex file at /elsewhere/C/twin.mp4")
@@ -451,7 +456,8 @@ def test_ambiguous_names_are_reported_not_queued(synced):
 def test_a_unique_file_name_matches_when_the_path_does_not(synced):
     env = synced
     env.plex.add_item(env.world.section_id, "Moved", [env.world.plex_prefix + "/moved/elsewhere/unique-name.mp4"])
-    scene = int(env.stash.add_scene(title="Elsewhere", files=[env.world.stash_prefix + "/x/unique-name.mp4"]))
+    scene = int(env.stash.add_scene(title="Elsewhere",
+                                    files=[emulator_sized(env.world.stash_prefix + "/x/unique-name.mp4")]))
     summary = env.reconcile("all")
     assert env.reasons() == {NEVER_SYNCED: {scene}}
     assert summary.ambiguous == 0
@@ -518,13 +524,18 @@ def test_fingerprint_uses_the_stored_poster_hash_and_tolerates_a_missing_cover()
 
 
 def test_choose_by_name_follows_the_matchers_rules():
-    a = IndexedPart("/m/studio/2020/x.mp4", "1", "1")
-    b = IndexedPart("/m/other/2021/x.mp4", "2", "1")
-    assert choose_by_name("/s/studio/2020/x.mp4", [a], strict=True, case_insensitive=False).part == a
-    strict = choose_by_name("/s/studio/2020/x.mp4", [a, b], strict=True, case_insensitive=False)
+    a = IndexedPart("/m/studio/2020/x.mp4", "1", "1", 10, 60_000)
+    b = IndexedPart("/m/other/2021/x.mp4", "2", "1", 10, 60_000)
+    f = StashFile("/s/studio/2020/x.mp4", 10, 60.0)
+    assert choose_by_name(f.path, [a], file=f, strict=True, case_insensitive=False).part == a
+    strict = choose_by_name(f.path, [a, b], file=f, strict=True, case_insensitive=False)
     assert strict.part is None and strict.ambiguous
-    assert choose_by_name("/s/studio/2020/x.mp4", [a, b], strict=False, case_insensitive=False).part == a
-    assert choose_by_name("/s/z/x.mp4", [a, b], strict=False, case_insensitive=False).ambiguous
+    assert choose_by_name(f.path, [a, b], file=f, strict=False, case_insensitive=False).part == a
+    assert choose_by_name("/s/z/x.mp4", [a, b], file=f, strict=False, case_insensitive=False).ambiguous
+    # Not certainly the same file: another size, or another scene's path.
+    assert choose_by_name(f.path, [a], file=StashFile(f.path, 11, 60.0), strict=True, case_insensitive=False).part is None
+    assert choose_by_name(f.path, [a], file=f, strict=True, case_insensitive=False,
+                          claimed=lambda path: path == a.path).part is None
 
 
 @pytest.mark.parametrize("cursor, expected", [

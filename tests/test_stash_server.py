@@ -547,3 +547,20 @@ def test_every_query_sent_in_this_module_is_valid_for_real_stash_and_our_subset(
     for query in dict.fromkeys(CAPTURED):
         assert schema_check.validate_against_real_schema(query) == [], query
         assert schema_check.validate_against_subset_schema(query) == [], query
+
+
+def test_path_filter_finds_scenes_by_any_file_and_the_query_is_valid(stash):
+    """StashClient.scenes_with_file: Stash's ``path`` criterion (EQUALS ignores ASCII case,
+    as Stash's SQL LIKE does); the document is checked against Stash's real schema."""
+    from stash.client import StashClient, StashConnection
+    from stash.queries import SCENES_WITH_FILE
+
+    one = stash.add_scene(files=["/v/A/x.mp4", "/v/B/y.mp4"])
+    stash.add_scene(files=["/v/C/x.mp4"])
+    client = StashClient(StashConnection(host=stash.host, port=stash.port, api_key=stash.api_key), timeout=5.0)
+    assert [s["id"] for s in client.scenes_with_file("/v/B/y.mp4")] == [str(one)]
+    assert [s["id"] for s in client.scenes_with_file("/V/b/Y.mp4")] == [str(one)]
+    assert client.scenes_with_file("/v/x.mp4") == []
+    assert schema_check.validate_against_subset_schema(SCENES_WITH_FILE) == []
+    if schema_check.real_schema_dir() is not None:
+        assert schema_check.validate_against_real_schema(SCENES_WITH_FILE, allow_deprecated=False) == []

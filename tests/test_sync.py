@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 
 from plex.exceptions import PermanentError, PlexNotFound, StashUnavailable
 from plex.item_state import ListedItem
@@ -21,6 +22,7 @@ from sandbox.stash_server import StashServer
 from tests.sync_support import (
     EDIT, LISTING, METADATA, MOVIES, PLEX_TOKEN, POSTER, REFRESH, edits, plex_config, stash_client,
 )
+from worker.defaults import FOLDER_SCAN_WINDOW_SECONDS
 from worker.sync import SceneSync
 
 STASH = "/stash/videos"
@@ -321,8 +323,9 @@ def test_an_unscanned_file_asks_for_one_scan_per_folder_then_is_found(env, plex_
         assert "Path mappings" in info.value.message and not info.value.trips_breaker
     assert env.plex.scan_requests == [f"{MOVIES}/New Folder"]
     assert env.requests()[REFRESH] == 1
-    plex_clock[0] += 31            # the scan has finished: the retry finds what it brought in
-    assert env.run(first) == "written" and env.run(second) == "written"
+    plex_clock[0] += 31            # the scan has finished: the retry (a later drain) finds what it brought in
+    later = env.make_sync()
+    assert env.run(first, later) == "written" and env.run(second, later) == "written"
     assert (env.plex.item(key1)["title"], env.plex.item(key2)["title"]) == ("One", "Two")
 
 
@@ -336,13 +339,51 @@ def test_scans_are_per_folder(env, plex_clock):
     assert env.plex.scan_requests == [f"{MOVIES}/Folder A", f"{MOVIES}/Folder B"]
 
 
-def test_a_new_burst_asks_again(env, plex_clock):
+def hand_clock_in_freezegun(monkeypatch, plex_clock: list[float]) -> None:
+    """Inside ``freeze_time``: freezegun swaps every module attribute it once saw holding a
+    real clock (``plex_server._clock``) for its own; put the hand-moved one back."""
+    monkeypatch.setattr(plex_server, "_clock", lambda: plex_clock[0])
+
+
+def test_later_drains_ask_again_only_after_the_scan_window(env, plex_clock, monkeypatch):
     env.plex.set_scan_delay(30)
     a, _ = env.add("a", "Folder A", scanned=False)
-    for sync in (env.sync, env.make_sync()):    # each drain is a new SceneSync
+    with freeze_time("2026-01-10 12:00:00") as frozen:
+        hand_clock_in_freezegun(monkeypatch, plex_clock)
+        for _ in range(3):                           # each drain is a new SceneSync
+            with pytest.raises(PlexNotFound):
+                env.run(a, env.make_sync())
+            frozen.tick(60)
+        assert env.plex.scan_requests == [f"{MOVIES}/Folder A"]
+        frozen.tick(FOLDER_SCAN_WINDOW_SECONDS)
         with pytest.raises(PlexNotFound):
-            env.run(a, sync)
+            env.run(a, env.make_sync())
     assert env.plex.scan_requests == [f"{MOVIES}/Folder A"] * 2
+
+
+def test_ten_missing_files_cost_one_scan_per_folder_and_look_ups_only_after_a_scan(env, plex_clock, monkeypatch):
+    """Finding 13: retries of scenes Plex lacks send no scan within the window and no
+    ``file=`` look-up until a scan has finished; then one round finds them all."""
+    env.plex.set_scan_delay(120)
+    folders = ["A", "B", "C", "D"]
+    scenes = [env.add(f"m{n}", f"Folder {folders[n % 4]}", scanned=False, title=f"M{n}")[0] for n in range(10)]
+    with freeze_time("2026-01-10 12:00:00") as frozen:
+        hand_clock_in_freezegun(monkeypatch, plex_clock)
+        for _ in range(5):                           # five retry rounds, each a new drain
+            sync = env.make_sync()
+            for scene_id in scenes:
+                with pytest.raises(PlexNotFound):
+                    env.run(scene_id, sync)
+            frozen.tick(60)
+        counts = env.requests()
+        lookups = [r for r in env.plex.requests if (r.method, r.route) == LISTING and "file" in r.query]
+        assert counts[REFRESH] == len(folders)       # one partial scan per folder
+        assert len(lookups) == 2 * len(scenes)       # exact + name, on the first round only
+        plex_clock[0] += 121                         # the scans finish: scannedAt moves
+        sync = env.make_sync()
+        assert [env.run(scene_id, sync) for scene_id in scenes] == ["written"] * len(scenes)
+    lookups = [r for r in env.plex.requests if (r.method, r.route) == LISTING and "file" in r.query]
+    assert len(lookups) == 3 * len(scenes) and env.requests()[REFRESH] == len(folders)
 
 
 def test_the_scan_goes_to_the_section_holding_the_folder(env, plex_clock):
@@ -387,7 +428,9 @@ def test_a_stale_index_entry_recovers_without_a_record(env, rich):
 
 def test_a_stale_exact_entry_falls_back_to_the_scenes_own_name_match(env):
     # Plex holds the file under another folder: the first sync matched it by name.
-    scene_id = env.stash.add_scene(files=[f"{STASH}/Studio/moved.mp4"], title="Moved")
+    # Same size and length as the emulator's item: certainly the same file.
+    scene_id = env.stash.add_scene(files=[{"path": f"{STASH}/Studio/moved.mp4", "size": 1_500_000_000,
+                                           "duration": 1800.0}], title="Moved")
     key = env.plex.add_item(env.section, "moved", [f"{MOVIES}/Elsewhere/moved.mp4"])
     assert env.run(scene_id) == "written"
     # A stale cache entry claims the mapped path is that item's exact file.

@@ -4,6 +4,9 @@
 MAX_RETRIES = 5
 #: Retries when Plex has no item for the file: Plex may simply not have scanned it yet.
 NOT_FOUND_MAX_RETRIES = 12
+#: A folder PlexSync asked Plex to scan is not asked again within this many seconds
+#: (across drains; about the not-found retry budget's span at the backoff cap).
+FOLDER_SCAN_WINDOW_SECONDS = 15 * 60.0
 
 #: Full-jitter exponential backoff: delay ~ U[0, min(cap, base * 2**retry)].
 BACKOFF_BASE_SECONDS = 5.0

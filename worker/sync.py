@@ -9,17 +9,19 @@ batched edit (plus a poster upload only when the cover's bytes changed).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import time
+from typing import Any, Callable
 
 from plex.client import PlexConnection
 from plex.diff import edit_params
 from plex.exceptions import PermanentError, PlexNotFound, StashRejected, StashUnavailable
 from plex.item_state import PlexItemState
-from plex.matcher import Match, Matcher
+from plex.matcher import Match, Matcher, StashFile
 from plex.path_index import PathIndex, index_signature
-from plex.paths import is_under, parent, same_file
+from plex.paths import is_under, map_path, normalize, parent, same_file, stash_paths_for
 from shared.log import create_logger
 from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
+from worker.defaults import FOLDER_SCAN_WINDOW_SECONDS
 from worker.mapping import DesiredMetadata, desired_metadata
 from worker.sync_state import SyncRecord, SyncState
 
@@ -28,6 +30,8 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("sync")
 #: When this many jobs wait, list each section once instead of one look-up per scene.
 BULK_INDEX_THRESHOLD = 50
 _MAX_POSTER_BYTES = 20 * 1024 * 1024
+#: Seconds between two readings of the sections' ``scannedAt`` within one drain.
+SCAN_STAMP_MAX_AGE = 5.0
 
 
 def image_kind(data: bytes) -> str | None:
@@ -43,6 +47,47 @@ def image_kind(data: bytes) -> str | None:
     return None
 
 
+def scene_files(scene: dict[str, Any]) -> list[StashFile]:
+    """A Stash scene's files (primary first) with the size and duration Stash measured."""
+    out = []
+    for f in scene.get("files") or []:
+        if not f.get("path"):
+            continue
+        size, duration = f.get("size"), f.get("duration")
+        out.append(StashFile(f["path"], int(size) if isinstance(size, (int, float)) and size > 0 else None,
+                             float(duration) if isinstance(duration, (int, float)) and duration > 0 else None))
+    return out
+
+
+def claimed_in_stash(stash: StashClient, config: Any, scene_id: int) -> Callable[[str], bool]:
+    """A predicate for the file-name rule: does a Stash scene other than ``scene_id`` have
+    a file whose mapped path is this Plex path? Asks Stash (one path query per Stash path
+    that could map there; answers kept for the predicate's life)."""
+    mappings, case = config.path_mappings, config.path_case_insensitive
+    answers: dict[str, bool] = {}
+
+    def scenes_with_file(stash_path: str) -> list[dict[str, Any]]:
+        try:
+            return stash.scenes_with_file(stash_path)
+        except (StashUnreachable, StashAuthError) as exc:
+            # Lost Stash: the drain stops and keeps every job.
+            raise StashUnavailable(f"could not ask Stash which scene has {stash_path}: {exc}") from None
+        except StashError as exc:
+            raise StashRejected(f"Stash could not say which scene has {stash_path}: {exc}") from None
+
+    def claimed(plex_path: str) -> bool:
+        key = normalize(plex_path, case_insensitive=case)
+        if key not in answers:
+            answers[key] = any(
+                int(scene["id"]) != int(scene_id) and any(
+                    same_file(map_path(f.get("path") or "", mappings, case_insensitive=case), plex_path,
+                              case_insensitive=case) for f in scene.get("files") or [])
+                for stash_path in stash_paths_for(plex_path, mappings, case_insensitive=case)
+                for scene in scenes_with_file(stash_path))
+        return answers[key]
+    return claimed
+
+
 class SceneSync:
     """Callable ``sync(job)``; holds the Plex connection, index and state for one drain."""
 
@@ -55,6 +100,8 @@ class SceneSync:
         self.state = SyncState(data_dir)
         self.matcher = Matcher(self.plex, self.index, config)
         self._scanned_folders: set[str] = set()
+        self._stamps: dict[str, str] | None = None
+        self._stamps_at = 0.0
         #: Outcome counts of this drain: written / unchanged / already-in-step.
         self.counts = {"written": 0, "unchanged": 0, "in_step": 0, "posters": 0}
 
@@ -97,7 +144,7 @@ class SceneSync:
         record = self.state.get(scene_id)
         poster, poster_sha = self._poster(scene, desired)
         fingerprint = desired.fingerprint(extra=f"{poster_sha}|lock={self.config.lock_fields}")
-        files = [f["path"] for f in scene.get("files") or [] if f.get("path")]
+        files = scene_files(scene)
 
         match = self._match(scene_id, files)
         if record and record.rating_key == match.rating_key and record.fingerprint == fingerprint:
@@ -165,20 +212,61 @@ class SceneSync:
             return None, None
         return data, hashlib.sha256(data).hexdigest()
 
-    def _match(self, scene_id: int, files: list[str]) -> Match:
+    def _match(self, scene_id: int, files: list[StashFile]) -> Match:
+        """The scene's item. A scene Plex lacked is looked up again only when something
+        changed since (a scan finished, the index was rebuilt, its files moved);
+        otherwise it waits for its next retry without a request."""
+        token = self._plex_state_token(files)
+        missed = self.state.last_miss(scene_id)
+        if missed is not None and missed[0] == token:
+            found = self.matcher.from_index(files)
+            if found is not None:
+                return found
+            token = self._plex_state_token(files, fresh=True)
+            if missed[0] == token:
+                self._request_scan(files)
+                raise PlexNotFound(missed[1])
         try:
-            return self.matcher.match(files, taken=self.state.taken_by_other(scene_id))
-        except PlexNotFound:
+            match = self.matcher.match(files, taken=self.state.taken_by_other(scene_id),
+                                       claimed=self._claimed_by_other(scene_id))
+        except PlexNotFound as exc:
+            self.state.record_miss(scene_id, token, str(exc))
             self._request_scan(files)
             raise
+        if missed is not None:
+            self.state.clear_miss(scene_id)
+        return match
 
-    def _load_verified(self, scene_id: int, match: Match, files: list[str]) -> tuple[Match, PlexItemState]:
+    def _plex_state_token(self, files: list[StashFile], fresh: bool = False) -> str:
+        """What a look-up's answer depends on: the scene's mapped paths, and per section
+        when Plex last finished a scan and when the index last listed it in full."""
+        stamps = self._scan_stamps(fresh)
+        sections = [(s.id, stamps.get(s.id, ""), self.index.complete_since(s.id)) for s in self.plex.sections()]
+        return repr((self.matcher.plex_paths([f.path for f in files]), sections))
+
+    def _scan_stamps(self, fresh: bool) -> dict[str, str]:
+        """Each section's ``scannedAt``; re-read (one request) when ``fresh`` and the
+        last reading is :data:`SCAN_STAMP_MAX_AGE` seconds old, so a long drain notices
+        a finished scan without asking on every retry."""
+        now = time.time()
+        if self._stamps is None:
+            self._stamps = {s.id: s.scanned_at for s in self.plex.sections()}
+            self._stamps_at = now
+        elif fresh and now - self._stamps_at >= SCAN_STAMP_MAX_AGE:
+            self._stamps = {s.id: s.scanned_at for s in self.plex.all_sections()}
+            self._stamps_at = now
+        return self._stamps
+
+    def _claimed_by_other(self, scene_id: int) -> Callable[[str], bool]:
+        return claimed_in_stash(self.stash, self.config, scene_id)
+
+    def _load_verified(self, scene_id: int, match: Match, files: list[StashFile]) -> tuple[Match, PlexItemState]:
         """Load the item and check it still holds the file; re-match once if the index was stale."""
         try:
             current = self.plex.load_item(match.rating_key)
         except PlexNotFound:
             current = None
-        wanted = self.matcher.plex_paths(files)
+        wanted = self.matcher.plex_paths([f.path for f in files])
         if current is not None and (match.how == "name" or any(
                 same_file(w, f, case_insensitive=self.config.path_case_insensitive)
                 for w in wanted for f in current.files)):
@@ -187,13 +275,16 @@ class SceneSync:
         fresh = self._match(scene_id, files)
         return fresh, self.plex.load_item(fresh.rating_key)
 
-    def _request_scan(self, files: list[str]) -> None:
+    def _request_scan(self, files: list[StashFile]) -> None:
+        """One partial scan per folder per :data:`FOLDER_SCAN_WINDOW_SECONDS`, across drains."""
         if not self.config.trigger_plex_scan or not files:
             return
-        folder = parent(self.matcher.plex_paths(files)[0])
-        if folder in self._scanned_folders:
+        folder = parent(self.matcher.plex_paths([f.path for f in files])[0])
+        key = normalize(folder, case_insensitive=self.config.path_case_insensitive)
+        if key in self._scanned_folders or self.state.scanned_within(key, FOLDER_SCAN_WINDOW_SECONDS):
             return
-        self._scanned_folders.add(folder)
+        self._scanned_folders.add(key)
+        self.state.record_scan(key)
         sections = self.plex.sections()
         inside = [s for s in sections if any(is_under(folder, loc, case_insensitive=self.config.path_case_insensitive)
                                              for loc in s.locations)]

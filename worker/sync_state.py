@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS scenes (
     scene_id INTEGER PRIMARY KEY, rating_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     poster_sha TEXT, owned TEXT NOT NULL DEFAULT '{}', synced_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS scenes_rating_key ON scenes (rating_key);
+CREATE TABLE IF NOT EXISTS scans (folder_key TEXT PRIMARY KEY, scanned_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS misses (
+    scene_id INTEGER PRIMARY KEY, token TEXT NOT NULL, message TEXT NOT NULL, missed_at REAL NOT NULL);
 """
 
 _COLUMNS = "scene_id, rating_key, fingerprint, poster_sha, owned, synced_at"
@@ -79,6 +82,32 @@ class SyncState:
     def forget(self, scene_id: int) -> None:
         """Drop a scene's record (its next sync writes in full)."""
         self._conn.execute("DELETE FROM scenes WHERE scene_id = ?", (int(scene_id),))
+        self.clear_miss(scene_id)
+
+    # -- Plex lacks the file: scans asked and look-ups that found nothing --------------------
+
+    def scanned_within(self, folder_key: str, seconds: float) -> bool:
+        """Whether PlexSync asked Plex to scan this folder in the last ``seconds``."""
+        row = self._conn.execute("SELECT scanned_at FROM scans WHERE folder_key = ?", (folder_key,)).fetchone()
+        return row is not None and time.time() - float(row[0]) < seconds
+
+    def record_scan(self, folder_key: str) -> None:
+        """Remember that a scan of this folder was asked for now."""
+        self._conn.execute("INSERT OR REPLACE INTO scans VALUES (?, ?)", (folder_key, time.time()))
+
+    def last_miss(self, scene_id: int) -> tuple[str, str] | None:
+        """(token, message) of the scene's last look-up that found nothing, or ``None``."""
+        row = self._conn.execute("SELECT token, message FROM misses WHERE scene_id = ?", (int(scene_id),)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def record_miss(self, scene_id: int, token: str, message: str) -> None:
+        """Remember that looking for the scene found nothing while Plex was in state ``token``."""
+        self._conn.execute("INSERT OR REPLACE INTO misses VALUES (?, ?, ?, ?)",
+                           (int(scene_id), token, message, time.time()))
+
+    def clear_miss(self, scene_id: int) -> None:
+        """The scene was found (or is gone): forget its miss."""
+        self._conn.execute("DELETE FROM misses WHERE scene_id = ?", (int(scene_id),))
 
     def all(self) -> Iterator[SyncRecord]:
         """Every record (for reconcile)."""
