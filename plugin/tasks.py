@@ -158,6 +158,10 @@ def handle_task(document: dict[str, Any]) -> int:
         context = make_context(stash, settings, args, stash_dir=conn.Dir)
         if mode != "reconcile":  # a reconcile resets the schedule itself
             _check_reconcile_schedule(context)
+        if mode != "process":    # a drain runs due jobs itself
+            from plugin.tasks_common import request_drain_if_due
+
+            request_drain_if_due(context.stash, context.data_dir)
         output = run_task(tasks[mode], context)
     except TaskError as exc:
         return respond(error=str(exc))
