@@ -9,7 +9,7 @@ from typing import Any
 from shared.datadir import default_data_dir
 from shared.log import create_logger, log_progress
 from worker.auto_purge import maybe_auto_purge
-from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, run_drain
+from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, due_jobs_waiting, run_drain
 from worker.handover import QueueWatch
 from worker.lock import DrainLock
 from worker.queue import move_jobs
@@ -83,6 +83,12 @@ def run(ctx: Any) -> dict[str, Any]:
     if report is None:
         return {"skipped": "another drain is running"}
     _mark_retry_due(ctx, report.next_due_at)
+    if watch.handed_over and due_jobs_waiting(ctx.data_dir):
+        # Jobs a hook queued while we held the lock (so it asked for no drain): our
+        # turn is over, so queue a drain behind the job we gave way to.
+        from plugin.tasks_common import request_drain
+
+        request_drain(ctx.stash, ctx.data_dir)
     log_info(f"Process queue: {report.summary()}")
     if report.next_due_at:
         log_info(f"Next retry due at {time.strftime('%H:%M:%S', time.localtime(report.next_due_at))}; "

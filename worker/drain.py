@@ -46,8 +46,8 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
     ``linger``: see :meth:`SyncWorker.drain`. ``max_wait``: wait up to this long for
     jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`). Both only
     while ``may_hold()`` (a :class:`worker.handover.QueueWatch`) says no other job
-    waits in Stash's job queue; once it says one does, the drain finishes the jobs
-    ready now and ends, leaving jobs waiting to retry queued.
+    waits in Stash's job queue; once it says one does, the drain ends, leaving every
+    job queued (the caller asks for another drain if some are ready).
     """
     total: Optional[DrainReport] = None
     for _ in range(MAX_PASSES):
@@ -79,7 +79,7 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
             if wait > max_wait:
                 return total
             log_info(f"Waiting {max(wait, 0):.0f}s for {report.waiting} job(s) due to retry")
-            if not wait_while_holding(max(wait, 0) + 0.05, may_hold) and not due_jobs_waiting(data_dir):
+            if not wait_while_holding(max(wait, 0) + 0.05, may_hold):
                 return total    # handed over: another job waits in Stash's queue
         elif not due_jobs_waiting(data_dir):
             return total

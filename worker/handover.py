@@ -76,8 +76,11 @@ class QueueWatch:
 
 
 def wait_while_holding(seconds: float, hold: Callable[[], bool],
-                       sleep: Callable[[float], None] = time.sleep) -> bool:
-    """Sleep ``seconds`` in steps, asking ``hold`` before each; ``False`` if told to hand over."""
+                       sleep: Optional[Callable[[float], None]] = None) -> bool:
+    """Sleep ``seconds`` in steps, asking ``hold`` before each; ``False`` if told to hand over.
+
+    ``sleep`` defaults to ``time.sleep`` looked up at call time (tests move the clock).
+    """
     deadline = time.time() + seconds
     while True:
         if not hold():
@@ -85,4 +88,4 @@ def wait_while_holding(seconds: float, hold: Callable[[], bool],
         remaining = deadline - time.time()
         if remaining <= 0:
             return True
-        sleep(min(remaining, HANDOVER_POLL_SECONDS))
+        (sleep or time.sleep)(min(remaining, HANDOVER_POLL_SECONDS))
