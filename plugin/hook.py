@@ -32,6 +32,20 @@ SYNCED_INPUT_FIELDS = frozenset({
 })
 
 
+def _retry_due_in_default_folder(stash_dir: str | None) -> bool:
+    """Whether the last drain left a job waiting to retry that is due now.
+
+    Read before the settings, so only the default data folder is known here; a drain
+    using another folder mirrors its marker there when that folder exists.
+    """
+    if not stash_dir:
+        return False
+    from shared.datadir import default_data_dir
+    from worker.trigger import retry_due
+
+    return retry_due(default_data_dir(stash_dir))
+
+
 def handle_hook(document: dict[str, Any]) -> int:
     """Run one hook invocation from the parsed stdin ``document``; returns the exit code."""
     try:
@@ -40,11 +54,15 @@ def handle_hook(document: dict[str, Any]) -> int:
         log_error(f"PlexSync hook ignored: {exc}")
         return respond(error=str(exc))
 
+    nothing_to_sync = False
     if call.input_fields is not None and call.hook_type.endswith(".Update.Post"):
         if not SYNCED_INPUT_FIELDS.intersection(call.input_fields):
             # Frequent (playback saves activity): answer before loading anything else,
-            # and say nothing, since the 'Debug logging' setting is not known yet.
-            return respond(output="nothing to sync")
+            # and say nothing, since the 'Debug logging' setting is not known yet —
+            # unless a job left waiting to retry is due (one stat): then ask for a drain.
+            if not _retry_due_in_default_folder(call.stash_dir):
+                return respond(output="nothing to sync")
+            nothing_to_sync = True
 
     # Imported only now: the save above needs none of this (~10 ms).
     from plugin.tasks_common import request_drain, request_recovery
@@ -62,6 +80,16 @@ def handle_hook(document: dict[str, Any]) -> int:
         # (the drain adopts it) rather than lose the user's change.
         log_warn(f"Could not read PlexSync settings from Stash ({exc}); queueing in the default data folder")
     set_verbose(bool(settings.get("debug_logging")))
+
+    if nothing_to_sync:
+        from plugin.tasks_common import request_drain_if_due
+
+        try:
+            data_dir = resolve_data_dir(call.stash_dir, settings.get("data_dir"))
+        except ValueError:
+            return respond(output="nothing to sync")
+        request_drain_if_due(stash, data_dir)
+        return respond(output="nothing to sync")
 
     try:
         data_dir = ensure_private_dir(resolve_data_dir(call.stash_dir, settings.get("data_dir")),

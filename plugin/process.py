@@ -9,9 +9,11 @@ from typing import Any
 from shared.datadir import default_data_dir
 from shared.log import create_logger, log_progress
 from worker.auto_purge import maybe_auto_purge
-from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, run_drain
+from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, due_jobs_waiting, run_drain
+from worker.handover import QueueWatch
 from worker.lock import DrainLock
 from worker.queue import move_jobs
+from worker.trigger import mark_retry_due
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
 
@@ -33,6 +35,34 @@ def _adopt_stray_jobs(ctx: Any) -> None:
                 log_info(f"Moved {moved} job(s) queued in {default} into the data folder {ctx.data_dir}")
 
 
+def _stash_job_queue(ctx: Any) -> Any:
+    """A reader of Stash's job queue for :class:`QueueWatch`: ``None`` when Stash can't say."""
+    from stash.client import StashError
+
+    def fetch() -> Any:
+        try:
+            return ctx.stash.job_queue()
+        except StashError as exc:
+            log_debug(f"Could not read Stash's job queue ({exc}); not holding it")
+            return None
+    return fetch
+
+
+def _mark_retry_due(ctx: Any, due_at: Any) -> None:
+    """Leave the next retry's due time where every later invocation looks (even the hook
+    of a save that syncs nothing, which knows only the default folder)."""
+    folders = [ctx.data_dir]
+    if ctx.stash_dir:
+        default = default_data_dir(ctx.stash_dir)
+        if os.path.abspath(default) != os.path.abspath(ctx.data_dir) and os.path.isdir(default):
+            folders.append(default)
+    for folder in folders:
+        try:
+            mark_retry_due(folder, due_at)
+        except OSError as exc:
+            log_warn(f"Could not record when the next retry is due in {folder}: {exc}")
+
+
 def run(ctx: Any) -> dict[str, Any]:
     """Drain with the real Plex sync; log one summary line."""
     from worker.sync import SceneSync
@@ -43,13 +73,22 @@ def run(ctx: Any) -> dict[str, Any]:
     sync = SceneSync(config, ctx.stash, ctx.data_dir)
     linger = float(ctx.args.get("linger") or LINGER_SECONDS)
     max_wait = float(ctx.args.get("max_wait") or MAX_WAIT_FOR_RETRY_SECONDS)
+    # Stash runs one job at a time: wait or linger only while no other job waits.
+    watch = QueueWatch(_stash_job_queue(ctx))
     try:
         report = run_drain(ctx.data_dir, config, sync, progress=lambda done, total: log_progress(done / max(total, 1)),
-                           linger=linger, max_wait=max_wait, before_pass=sync.before_pass)
+                           linger=linger, max_wait=max_wait, before_pass=sync.before_pass, may_hold=watch)
     finally:
         sync.close()
     if report is None:
         return {"skipped": "another drain is running"}
+    _mark_retry_due(ctx, report.next_due_at)
+    if watch.handed_over and due_jobs_waiting(ctx.data_dir):
+        # Jobs a hook queued while we held the lock (so it asked for no drain): our
+        # turn is over, so queue a drain behind the job we gave way to.
+        from plugin.tasks_common import request_drain
+
+        request_drain(ctx.stash, ctx.data_dir)
     log_info(f"Process queue: {report.summary()}")
     if report.next_due_at:
         log_info(f"Next retry due at {time.strftime('%H:%M:%S', time.localtime(report.next_due_at))}; "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from plugin.protocol import respond
-from plugin.tasks_common import request_recovery
+from plugin.tasks_common import request_drain_if_due, request_recovery
 from shared.datadir import chosen_by_user, ensure_private_dir, resolve_data_dir
 from shared.log import create_logger, is_verbose, route_warnings, set_verbose
 from stash.client import StashClient, StashConnection, StashError
@@ -199,6 +199,8 @@ def handle_task(document: dict[str, Any]) -> int:
         context = make_context(stash, settings, args, stash_dir=conn.Dir, create=mode not in READ_ONLY_TASKS)
         if mode != "reconcile":  # a reconcile resets the schedule itself
             _check_reconcile_schedule(context)
+        if mode != "process":    # a drain runs due jobs itself
+            request_drain_if_due(context.stash, context.data_dir)
         try:
             output = run_task(tasks[mode], context)
         finally:

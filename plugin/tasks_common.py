@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from shared.log import create_logger
 from stash.client import StashClient, StashError
-from worker.trigger import clear_drain_request, drain_request_needed, mark_drain_requested
+from worker.trigger import clear_drain_request, drain_request_needed, mark_drain_requested, retry_due
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
 
@@ -50,3 +50,16 @@ def request_recovery(stash: StashClient, data_dir: str) -> bool:
         return False
     log_info(f"Asked Stash to run '{RECOVERY_TASK}' to recover what a damaged file held")
     return True
+
+
+def request_drain_if_due(stash: StashClient, data_dir: str) -> bool:
+    """Ask for a drain when a job the last drain left waiting to retry is due now.
+
+    Every invocation calls this (Stash gives plugins no timer): a drain hands Stash's
+    job queue over rather than sleep while others wait, and its waiting jobs run at
+    the first invocation after they are due. ``True`` if a drain was asked for.
+    """
+    if not retry_due(data_dir):
+        return False
+    log_debug("A job waiting to retry is due; asking Stash to process the queue")
+    return request_drain(stash, data_dir)

@@ -46,6 +46,11 @@ class Job:
     args: dict | None = None
     done: threading.Event | None = None
     result: RunResult | None = None
+    stash_job_id: str | None = None   # its id in the Stash emulator's jobQueue
+
+    def __post_init__(self) -> None:
+        if self.stash_job_id is None and self.request is not None:
+            self.stash_job_id = self.request.get("job_id")
 
     @property
     def name(self) -> str:

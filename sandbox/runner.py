@@ -44,10 +44,10 @@ import tempfile
 import threading
 import time
 from collections import deque
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from sandbox.job_queue import (  # noqa: F401 - JobQueueTimeout, JOB_POLL_INTERVAL: re-exported
     JOB_POLL_INTERVAL,
@@ -280,7 +280,7 @@ class PluginRunner:
         self._background: JobQueue | None = None
         if job_queue == "background":
             self._background = JobQueue(
-                self._run_job, lambda job, reason: _not_started("task", job.name, reason),
+                self._run_job, self._refuse_job,
                 self._take_plugin_task_requests, self.task_runs,
                 owner=f"the runner of plugin {self.id!r}", thread_name=f"stash-jobs-{self.id}",
                 max_chained=max_chained, poll_interval=poll_interval)
@@ -409,11 +409,13 @@ class PluginRunner:
             raise UnknownOperation(f"no task with name {name!r} in plugin {self.config.name!r} "
                                    f"(tasks: {known})")
         self._check_open()
+        job_id = self._add_stash_job(task.name)
         if self.job_queue == "sync":
-            result = self._run("task", task.name, task, self.plugin_input(task, args))
+            with self._stash_job(job_id):
+                result = self._run("task", task.name, task, self.plugin_input(task, args))
             self.run_queued_tasks()
             return result
-        return self._background.run(Job(depth=0, task=task, args=args))
+        return self._background.run(Job(depth=0, task=task, args=args, stash_job_id=job_id))
 
     def run_queued_tasks(self) -> list[RunResult]:
         """Run the ``runPluginTask`` jobs Stash has queued, one at a time, until none remain.
@@ -426,11 +428,14 @@ class PluginRunner:
         done: list[RunResult] = []
         while self._queue:
             if len(done) >= self.max_chained:
+                for request, _parent in self._queue:
+                    self.stash.end_job(request.get("job_id"))
                 self._queue.clear()
                 raise RunnerError(f"more than {self.max_chained} chained plugin tasks: "
                                   "a task keeps queueing tasks")
             request, parent = self._queue.popleft()
-            result = self._run_request(request)
+            with self._stash_job(request.get("job_id")):
+                result = self._run_request(request)
             self.task_runs.append(result)
             done.append(result)
             if parent is not None:
@@ -491,12 +496,37 @@ class PluginRunner:
         """The runPluginTask requests Stash holds, handed over (none without a Stash)."""
         if self.stash is None:
             return []
-        return self.stash.take_plugin_task_requests()
+        return self.stash.take_plugin_task_requests(as_job_manager=True)
 
     def _run_job(self, job: Job) -> RunResult:
-        if job.request is not None:
-            return self._run_request(job.request)
-        return self._run("task", job.task.name, job.task, self.plugin_input(job.task, job.args))
+        with self._stash_job(job.stash_job_id):
+            if job.request is not None:
+                return self._run_request(job.request)
+            return self._run("task", job.task.name, job.task, self.plugin_input(job.task, job.args))
+
+    def _refuse_job(self, job: Job, reason: str) -> RunResult:
+        if self.stash is not None:
+            self.stash.end_job(job.stash_job_id)
+        return _not_started("task", job.name, reason)
+
+    # -- Stash's jobQueue: a job is READY once queued, RUNNING while it runs, then gone
+
+    def _add_stash_job(self, task_name: str) -> str | None:
+        """A task started from the task menu is a job in Stash's queue too."""
+        if self.stash is None:
+            return None
+        return self.stash.add_job(f"Running plugin task: {task_name}")
+
+    @contextmanager
+    def _stash_job(self, job_id: str | None) -> Iterator[None]:
+        if self.stash is None or job_id is None:
+            yield
+            return
+        self.stash.start_job(job_id)
+        try:
+            yield
+        finally:
+            self.stash.end_job(job_id)
 
     # -- one process
 
@@ -518,7 +548,7 @@ class PluginRunner:
     def _collect_requests(self, parent: RunResult | None) -> None:
         if self.stash is None:
             return
-        for request in self.stash.take_plugin_task_requests():
+        for request in self.stash.take_plugin_task_requests(as_job_manager=True):
             self._queue.append((request, parent))
 
     def _run(self, kind: str, name: str, operation: Operation | None,

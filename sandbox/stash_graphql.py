@@ -76,6 +76,10 @@ def _configuration(_root, info):
     }
 
 
+def _job_queue(_root, info):
+    return _store(info).job_queue()
+
+
 def _system_status(_root, info):
     return {
         "databaseSchema": 75, "databasePath": "/root/.stash/stash-go.sqlite",
@@ -158,6 +162,7 @@ def executable_schema() -> GraphQLSchema:
             "findStudio": _find_entity("studio"), "findPerformer": _find_entity("performer"),
             "findTag": _find_entity("tag"), "findGroup": _find_entity("group"),
             "configuration": _configuration, "systemStatus": _system_status,
+            "jobQueue": _job_queue,
             "version": lambda _root, _info: dict(STASH_VERSION),
         },
         "Mutation": {

@@ -241,10 +241,37 @@ class StashServer:
         """A copy of a plugin's settings ({} when none are set)."""
         return self.store.plugin_settings([plugin_id]).get(plugin_id, {})
 
-    def take_plugin_task_requests(self) -> list[dict]:
+    def take_plugin_task_requests(self, *, as_job_manager: bool = False) -> list[dict]:
         """runPluginTask calls so far, as {"plugin_id", "task_name", "description",
-        "args_map"} (the deprecated `args` list converted to a map); clears them."""
-        return self.store.take_task_requests()
+        "args_map"} (the deprecated `args` list converted to a map); clears them.
+
+        Each call queued a job (READY in ``jobQueue``). A test taking the requests takes
+        those jobs out of Stash's queue too; the runner, playing Stash's job manager
+        (``as_job_manager``), gets each request's ``job_id`` and reports the job's start
+        and end (``start_job``/``end_job``), so ``jobQueue`` shows it RUNNING, then gone.
+        """
+        taken = self.store.take_task_requests()
+        if as_job_manager:
+            return taken
+        for request in taken:
+            self.store.end_job(request.pop("job_id", None))
+        return taken
+
+    def add_job(self, description: str) -> str:
+        """Queue a job that is not a runPluginTask (a task started from Stash's task menu)."""
+        return self.store.add_job(description)
+
+    def start_job(self, job_id: str | None) -> None:
+        """The job manager started the job: ``jobQueue`` shows it RUNNING."""
+        self.store.start_job(job_id)
+
+    def end_job(self, job_id: str | None) -> None:
+        """The job ended: it leaves ``jobQueue``."""
+        self.store.end_job(job_id)
+
+    def job_queue(self) -> list[dict]:
+        """What ``jobQueue`` answers now."""
+        return self.store.job_queue()
 
     # ---- request log ------------------------------------------------------------------------
     def reset_queries(self) -> None:

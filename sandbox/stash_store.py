@@ -74,6 +74,9 @@ class StashStore:
         self._ids = {kind: itertools.count(1) for kind in (*KINDS, "scene", "file", "job")}
         self.plugin_config: dict[str, dict] = {}
         self.task_requests: list[dict] = []
+        # Stash's job queue as ``jobQueue`` lists it: job id -> Job (queued READY, the
+        # running one RUNNING); a finished job leaves it, as in Stash's job manager.
+        self.jobs: OrderedDict[str, dict] = OrderedDict()
         self.generation = 0  # bumped by every change that can alter a listing
         self._listings: OrderedDict[tuple, list[int]] = OrderedDict()
 
@@ -360,11 +363,42 @@ class StashStore:
         with self.lock:
             if args_map is None and args is not None:
                 args_map = {a["key"]: _plugin_value(a.get("value")) for a in args}
+            job_id = self.add_job(f"Running plugin task: {task_name or description or ''}")
             self.task_requests.append({
                 "plugin_id": plugin_id, "task_name": task_name,
                 "description": description, "args_map": copy.deepcopy(args_map),
+                "job_id": job_id,
             })
-            return str(next(self._ids["job"]))
+            return job_id
+
+    # ---- the job queue ------------------------------------------------------------------
+    def add_job(self, description: str) -> str:
+        """Queue a job (READY); returns its id. The runner reports its start and end."""
+        with self.lock:
+            job_id = str(next(self._ids["job"]))
+            self.jobs[job_id] = {
+                "id": job_id, "status": "READY", "subTasks": None, "description": description,
+                "progress": None, "startTime": None, "endTime": None, "addTime": self.now_text(),
+                "error": None,
+            }
+            return job_id
+
+    def start_job(self, job_id: str | None) -> None:
+        """The job manager started the job: RUNNING."""
+        with self.lock:
+            job = self.jobs.get(str(job_id))
+            if job is not None:
+                job.update(status="RUNNING", startTime=self.now_text())
+
+    def end_job(self, job_id: str | None) -> None:
+        """The job ended (or was dropped): it leaves the queue."""
+        with self.lock:
+            self.jobs.pop(str(job_id), None)
+
+    def job_queue(self) -> list[dict]:
+        """jobQueue: copies of the jobs queued or running, oldest first."""
+        with self.lock:
+            return [dict(job) for job in self.jobs.values()]
 
     def take_task_requests(self) -> list[dict]:
         with self.lock:

@@ -177,6 +177,10 @@ class StashClient:
                 return
             page += 1
 
+    def job_queue(self) -> list[dict[str, Any]]:
+        """The jobs in Stash's job queue (``id``, ``status``, ``description``, ``addTime``)."""
+        return list(self.execute(queries.JOB_QUEUE).get("jobQueue") or [])
+
     def run_plugin_task(self, task_name: str, args: Mapping[str, Any] | None = None,
                         plugin_id: str = PLUGIN_ID) -> str:
         """Ask Stash to queue one of our tasks as a job; returns Stash's job id."""

@@ -36,3 +36,6 @@ RUN_PLUGIN_TASK = (
     "mutation RunPluginTask($plugin_id: ID!, $task_name: String, $args_map: Map) {"
     " runPluginTask(plugin_id: $plugin_id, task_name: $task_name, args_map: $args_map) }"
 )
+
+# Stash's job queue: the running job and those waiting their turn (READY).
+JOB_QUEUE = "query JobQueue { jobQueue { id status description addTime } }"

@@ -317,6 +317,32 @@ def test_run_plugin_task_is_recorded_in_both_argument_forms(stash):
     assert stash.take_plugin_task_requests() == []
 
 
+def test_job_queue_lists_queued_jobs_ready_and_the_running_one_running(stash):
+    from stash import queries
+
+    def statuses():
+        return [(j["description"], j["status"]) for j in data(stash, queries.JOB_QUEUE)["jobQueue"]]
+
+    assert statuses() == []
+    first = data(stash, 'mutation { runPluginTask(plugin_id: "plexsync", task_name: "Process queue") }')
+    data(stash, 'mutation { runPluginTask(plugin_id: "plexsync", task_name: "Status") }')
+    assert statuses() == [("Running plugin task: Process queue", "READY"),
+                          ("Running plugin task: Status", "READY")]
+    taken = stash.take_plugin_task_requests(as_job_manager=True)   # the runner's side
+    assert [r["job_id"] for r in taken][0] == first["runPluginTask"]
+    stash.start_job(taken[0]["job_id"])
+    assert statuses() == [("Running plugin task: Process queue", "RUNNING"),
+                          ("Running plugin task: Status", "READY")]
+    stash.end_job(taken[0]["job_id"])                               # finished jobs leave the queue
+    assert statuses() == [("Running plugin task: Status", "READY")]
+    [job] = data(stash, queries.JOB_QUEUE)["jobQueue"]
+    assert job["addTime"] and job["id"] == taken[1]["job_id"]
+    # A test taking the requests itself takes their jobs out of the queue.
+    data(stash, 'mutation { runPluginTask(plugin_id: "plexsync", task_name: "Status") }')
+    stash.take_plugin_task_requests()
+    assert statuses() == [("Running plugin task: Status", "READY")]
+
+
 def test_version_and_system_status(stash):
     result = data(stash, "{ version { version hash build_time } systemStatus { status appSchema os } }")
     assert result["version"]["version"].startswith("v0.30")

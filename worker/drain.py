@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from shared.log import create_logger
 from worker.dlq import DeadLetterQueue
+from worker.handover import wait_while_holding
 from worker.lock import DrainLock
 from worker.processor import DrainReport, ProgressFn, SyncFn, SyncWorker
 from worker.queue import JobQueue, pending_jobs
@@ -28,7 +29,8 @@ MAX_PASSES = 10
 MAX_PAUSED_PASSES = 60
 #: When only jobs waiting to retry remain and the next is due this soon (Plex is
 #: scanning a new file, a 429 asked us to wait), the drain waits for it rather
-#: than leaving it for the next save, which may be hours away.
+#: than leaving it for the next save, which may be hours away — but only while no
+#: other job waits in Stash's job queue (see :mod:`worker.handover`).
 MAX_WAIT_FOR_RETRY_SECONDS = 60.0
 
 
@@ -40,11 +42,15 @@ def due_jobs_waiting(data_dir: str) -> bool:
 
 def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[ProgressFn] = None,
               linger: float = 0.0, max_wait: float = 0.0,
-              before_pass: Optional[Callable[[SyncWorker], None]] = None) -> Optional[DrainReport]:
+              before_pass: Optional[Callable[[SyncWorker], None]] = None,
+              may_hold: Callable[[], bool] = lambda: True) -> Optional[DrainReport]:
     """Drain the queue in ``data_dir``; ``None`` if another drain holds the lock.
 
     ``linger``: see :meth:`SyncWorker.drain`. ``max_wait``: wait up to this long for
-    jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`).
+    jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`). Both only
+    while ``may_hold()`` (a :class:`worker.handover.QueueWatch`) says no other job
+    waits in Stash's job queue; once it says one does, the drain ends, leaving every
+    job queued (the caller asks for another drain if some are ready).
     """
     total: Optional[DrainReport] = None
     passes = paused_passes = 0
@@ -62,7 +68,7 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
                 worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
                 if before_pass:
                     before_pass(worker)
-                report = worker.drain(sync, progress=progress, linger=linger)
+                report = worker.drain(sync, progress=progress, linger=linger, keep_lingering=may_hold)
                 queue.compact()
             finally:
                 queue.close()
@@ -81,7 +87,8 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
             if wait > max_wait:
                 return total
             log_info(f"Waiting {max(wait, 0):.0f}s for {report.waiting} job(s) due to retry")
-            time.sleep(max(wait, 0) + 0.05)
+            if not wait_while_holding(max(wait, 0) + 0.05, may_hold):
+                return total    # handed over: another job waits in Stash's queue
         elif not due_jobs_waiting(data_dir):
             return total
         log_debug("New jobs arrived while the drain was finishing; draining again")

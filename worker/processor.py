@@ -113,12 +113,14 @@ class SyncWorker:
     # -- the drain -------------------------------------------------------------------
 
     def drain(self, sync: SyncFn, *, progress: Optional[ProgressFn] = None,
-              should_continue: Callable[[], bool] = lambda: True, linger: float = 0.0) -> DrainReport:
+              should_continue: Callable[[], bool] = lambda: True, linger: float = 0.0,
+              keep_lingering: Callable[[], bool] = lambda: True) -> DrainReport:
         """Process ready jobs until the queue is empty, only waiting jobs remain,
         the breaker opens or a setting must be fixed.
 
         ``linger``: seconds to keep polling an empty queue for jobs that hooks are
-        still adding (a bulk edit), so one drain serves the whole burst.
+        still adding (a bulk edit), so one drain serves the whole burst — only while
+        ``keep_lingering()`` says so (no other job waits in Stash's job queue).
         """
         report = DrainReport()
         held: list[dict[str, Any]] = []      # jobs whose retry time has not come
@@ -139,7 +141,7 @@ class SyncWorker:
                     break
                 job = self.queue.get()
                 if job is None:
-                    if linger and time.monotonic() - last_activity < linger:
+                    if linger and time.monotonic() - last_activity < linger and keep_lingering():
                         time.sleep(_LINGER_POLL_SECONDS)
                         continue
                     break
