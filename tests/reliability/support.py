@@ -27,6 +27,9 @@ from tests.e2e_helpers import ROOT, Sandbox, log_text
 
 #: A token no other string in the sandbox resembles, so any leak is unmistakable.
 TOKEN = "RELIABILITY-tok3n-7Qx9Zp2Lm5Vb8Nc4"
+#: The token after a user regenerated it in Plex (the token-change case).
+NEW_TOKEN = "RELIABILITY-n3w-tok3n-Hd6Wq1Rt9Ys3"
+SECRETS = (TOKEN, NEW_TOKEN)
 SIMCLOCK_DIR = str(ROOT / "sandbox" / "simclock")
 #: Jobs at or above this count make the drain refresh the whole Plex index first.
 BULK = 50
@@ -175,7 +178,6 @@ MODES: list[tuple[str, str]] = []
 
 def scan_data_dir(data_dir: str) -> None:
     """Record any file holding the token, and any folder not 0700 or file not 0600."""
-    needle = TOKEN.encode()
     for root, dirs, files in os.walk(data_dir):
         mode = stat.S_IMODE(os.stat(root).st_mode)
         if mode != 0o700:
@@ -186,8 +188,9 @@ def scan_data_dir(data_dir: str) -> None:
             if mode != 0o600:
                 MODES.append((path, oct(mode)))
             with open(path, "rb") as fh:
-                if needle in fh.read():
-                    LEAKS.append((path, "token in file"))
+                content = fh.read()
+            if any(secret.encode() in content for secret in SECRETS):
+                LEAKS.append((path, "token in file"))
 
 
 def spawn(runner: PluginRunner, task: str | None, plugin_input: dict | str,
