@@ -131,7 +131,11 @@ def assert_plugin_answer(result: RunResult) -> None:
     """Stdout is exactly one plugin JSON object; stderr has only framed log lines and no
     traceback; a run that failed says why in ``error`` and exits non-zero."""
     assert result.exit_code is not None and not result.timed_out, result.error
-    doc = json.loads(result.stdout)           # exactly one document, nothing around it
+    try:
+        doc = json.loads(result.stdout)       # exactly one document, nothing around it
+    except ValueError:
+        raise AssertionError(f"stdout is not one plugin JSON: {result.stdout[:200]!r} "
+                             f"(exit {result.exit_code}; stderr ends {result.stderr[-300:]!r})") from None
     assert isinstance(doc, dict) and set(doc) == {"output", "error"}, result.stdout[:500]
     assert doc["error"] is None or (isinstance(doc["error"], str) and doc["error"].strip())
     assert "Traceback (most recent call last)" not in result.stderr, result.stderr[-2000:]
@@ -193,7 +197,7 @@ def scan_data_dir(data_dir: str) -> None:
                 LEAKS.append((path, "token in file"))
 
 
-def spawn(runner: PluginRunner, task: str | None, plugin_input: dict | str,
+def spawn(runner: PluginRunner, task: str | None, plugin_input: dict | str | bytes,
           hook: bool = False) -> subprocess.Popen:
     """Start the plugin exactly as ``runner`` would (command, env, cwd), stdin written and
     closed, without waiting: for tests that kill it or run many at once."""
@@ -204,11 +208,11 @@ def spawn(runner: PluginRunner, task: str | None, plugin_input: dict | str,
     else:
         operation = runner.config.task(task) if task else None
     command = runner.command(operation)
-    stdin = plugin_input if isinstance(plugin_input, str) else go_json(plugin_input)
+    stdin = plugin_input if isinstance(plugin_input, (str, bytes)) else go_json(plugin_input)
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=runner.cwd, env=runner.environment())
     AUDIT.record(command, "")
-    proc.stdin.write(stdin.encode("utf-8"))
+    proc.stdin.write(stdin if isinstance(stdin, bytes) else stdin.encode("utf-8"))
     proc.stdin.close()
     proc.stdin = None      # closed, as Stash closes it; communicate() must not flush it again
     return proc
