@@ -50,6 +50,27 @@ def clean_log_state():
     _reset_log_module()
 
 
+@pytest.fixture(autouse=True)
+def close_every_runner(monkeypatch):
+    """Every sandbox runner a test makes is closed after it, so its private working folder
+    is removed by the test rather than by the garbage collector (a ResourceWarning that
+    surfaced in whichever test ran next)."""
+    from sandbox.runner import PluginRunner
+
+    made = []
+    init = PluginRunner.__init__
+
+    def tracking(self, *args, **kwargs):
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(PluginRunner, "__init__", tracking)
+    yield
+    for runner in made:
+        if hasattr(runner, "_closed"):        # fully built (some tests expect __init__ to refuse)
+            runner.close()
+
+
 @pytest.fixture
 def config():
     """The contract's config: no network, token ``'x' * 20``."""

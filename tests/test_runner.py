@@ -143,24 +143,6 @@ def runner(plugin_dir, tmp_path):
     return PluginRunner(plugin_dir, None, tmp_path / "stash-config", timeout=30)
 
 
-@pytest.fixture(autouse=True)
-def _close_every_runner(monkeypatch):
-    """Every runner a test makes is closed after it, so its private working folder is
-    removed (not left to the garbage collector, which warns)."""
-    made = []
-    init = PluginRunner.__init__
-
-    def tracking(self, *args, **kwargs):
-        made.append(self)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(PluginRunner, "__init__", tracking)
-    yield
-    for runner in made:
-        if hasattr(runner, "_closed"):        # fully built (some tests expect __init__ to refuse)
-            runner.close()
-
-
 @pytest.fixture
 def stash():
     from sandbox.stash_server import StashServer

@@ -52,7 +52,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for note in entry["failed"][:5]:
             tr.write_line(f"    not survived: {note[:150]}")
     seconds = time.monotonic() - _started
-    tr.write_line(f"(suite wall time {seconds:.0f} s)")
+    tr.write_line(f"(pytest session wall time {seconds:.0f} s)")
     if os.environ.get("RELIABILITY_NO_WRITE"):
         return
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
