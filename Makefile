@@ -30,3 +30,10 @@ demo: $(STAMP)
 DIST ?= dist
 package:
 	$(PYTHON) -m release.build --out $(DIST)
+
+.PHONY: reliability
+# Only the reliability suite (also part of `make test`): SIGKILLed drains, Plex outages,
+# concurrent hooks, corrupt files, malformed inputs, token hygiene; summary in
+# bench/results/reliability.json. Larger runs: $(PY) -m bench.reliability --kills 100
+reliability: $(STAMP)
+	$(PY) -m pytest tests/reliability

@@ -81,6 +81,9 @@ class PlexServer:
         self._fail_count, self._fail_status, self._fail_forever = 0, 503, False
         self._retry_after, self._drop_count = 1, 0
         self._latency = 0.0
+        # Requests whose URL (path or query string) carried a token: a client should send
+        # it only as a header, since URLs end up in proxy and server logs.
+        self._token_urls = 0
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._started_at = int(time.time())
@@ -177,6 +180,13 @@ class PlexServer:
         with self._lock:
             return collections.Counter((r.method, r.route) for r in self._requests)
 
+    @property
+    def token_urls(self) -> int:
+        """How many requests carried a token in their URL (query string or path), known
+        tokens and the one presented alike; a careful client sends it only as a header."""
+        with self._lock:
+            return self._token_urls
+
     def reset_requests(self) -> None:
         """Forget recorded requests and scan requests."""
         with self._lock:
@@ -238,6 +248,9 @@ class PlexServer:
         path = unquote(split.path)
         params = parse_qsl(split.query, keep_blank_values=True)
         token = headers.get(TOKEN_PARAM) or next((v for k, v in params if k == TOKEN_PARAM), None)
+        with self._lock:
+            if any(secret and secret in unquote(target) for secret in self._secrets | {token}):
+                self._token_urls += 1
         params = [(k, v) for k, v in params if k != TOKEN_PARAM]
         with self._lock:
             latency = self._latency

@@ -13,9 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import freezegun
 import pytest
 
 import shared.log as slog
+
+# pytest times tests (--durations, junit times) with _pytest.timing, which freezegun would
+# otherwise freeze too: a frozen test then "took" decades.
+freezegun.configure(extend_ignore_list=["_pytest.timing"])
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -43,6 +48,27 @@ def clean_log_state():
     _reset_log_module()
     yield
     _reset_log_module()
+
+
+@pytest.fixture(autouse=True)
+def close_every_runner(monkeypatch):
+    """Every sandbox runner a test makes is closed after it, so its private working folder
+    is removed by the test rather than by the garbage collector (a ResourceWarning that
+    surfaced in whichever test ran next)."""
+    from sandbox.runner import PluginRunner
+
+    made = []
+    init = PluginRunner.__init__
+
+    def tracking(self, *args, **kwargs):
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(PluginRunner, "__init__", tracking)
+    yield
+    for runner in made:
+        if hasattr(runner, "_closed"):        # fully built (some tests expect __init__ to refuse)
+            runner.close()
 
 
 @pytest.fixture
@@ -127,6 +153,20 @@ def run_python(subprocess_env, tmp_path) -> Callable[..., subprocess.CompletedPr
                               env=subprocess_env, cwd=str(tmp_path), timeout=timeout)
 
     return _run
+
+
+def read_line(pipe, timeout: float = 30) -> str | bytes:
+    """``pipe.readline()`` that fails the test after ``timeout`` seconds instead of hanging
+    (a child that never writes its line, or dies holding the pipe open)."""
+    import threading
+
+    line: list = []
+    reader = threading.Thread(target=lambda: line.append(pipe.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        raise AssertionError(f"no line from the child within {timeout} s")
+    return line[0]
 
 
 def log_lines(text: str) -> list[tuple[str, str]]:

@@ -15,6 +15,8 @@ import threading
 from unittest import mock
 
 import pytest
+
+from tests.conftest import read_line
 from freezegun import freeze_time
 
 from worker.circuit_breaker import CircuitBreaker, CircuitState
@@ -554,7 +556,7 @@ def test_save_skipped_while_another_process_holds_the_lock(path, subprocess_env)
          path + ".lock"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=subprocess_env, text=True)
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert read_line(holder.stdout).strip() == "locked"
         breaker = CircuitBreaker(state_file=path)
 
         def open_it():
@@ -567,6 +569,7 @@ def test_save_skipped_while_another_process_holds_the_lock(path, subprocess_env)
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+        holder.stdout.close()
     breaker.reset()
     breaker.record_failure()
     assert read(path) == {"state": "closed", "failure_count": 1, "success_count": 0, "opened_at": None}

@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+
+from tests.conftest import read_line
 from freezegun import freeze_time
 
 from plex.exceptions import ConfigurationError, PermanentError, TransientError
@@ -44,10 +46,11 @@ def lock_holder(data_dir, subprocess_env):
     """Another process holding the drain lock until the test ends."""
     child = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, data_dir], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, env=subprocess_env, text=True)
-    assert child.stdout.readline().strip() == "held"
+    assert read_line(child.stdout).strip() == "held"
     yield child
     child.stdin.close()
     child.wait(timeout=30)
+    child.stdout.close()
 
 
 def test_drains_what_hooks_queued(data_dir, config, make_job):
@@ -180,13 +183,15 @@ def test_sigkill_mid_job_loses_nothing(data_dir, config, make_job, tmp_path, sub
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env,
                              cwd=str(tmp_path), text=True)
     try:
-        line = child.stdout.readline()  # blocks until scene 2 is in flight
+        line = read_line(child.stdout)  # waits (bounded) until scene 2 is in flight
         assert line.strip() == "in-flight", child.stderr.read()
         assert marker.read_text() == "syncing scene 2"
         assert drain_running(data_dir)
     finally:
         child.send_signal(signal.SIGKILL)  # Stash's cancel: no grace period
         child.wait(timeout=30)
+        child.stdout.close()
+        child.stderr.close()
     assert child.returncode == -signal.SIGKILL
     assert log.read_text().split() == ["1", "2"]
 

@@ -236,9 +236,10 @@ def test_many_concurrent_processes_lose_nothing(tmp_path, subprocess_env):
     ]
     for child in children:
         child.stdin.close()
+        child.stdin = None  # closed above: communicate() must not flush it again
     for child in children:
-        out, err = child.stdout.read(), child.stderr.read()
-        assert child.wait(timeout=120) == 0, err.decode()
+        out, err = child.communicate(timeout=120)  # bounded, and closes the pipes
+        assert child.returncode == 0, err.decode()
         assert out.strip() == b"done"
 
     real = SQLiteAckQueue(queue_path(data_dir), auto_resume=False)

