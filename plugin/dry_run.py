@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from plex.client import PlexConnection
-from plex.exceptions import ConfigurationError, PlexUnreachable, StashUnavailable
+from plex.exceptions import ConfigurationError, PlexUnreachable, RateLimited, StashUnavailable
 from plex.item_state import PlexItemState
 from plugin.tasks import TaskError
 from shared.log import create_logger, log_progress
@@ -28,8 +28,9 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("dry-run")
 
 #: Longest value shown in a change line; a summary can be pages long.
 MAX_SHOWN = 80
-#: Errors that stop a real drain with every job kept: no point planning the rest.
-STOPPING_ERRORS = (ConfigurationError, PlexUnreachable, StashUnavailable)
+#: Errors that stop (or, for a 429, pause) a real drain with every job kept: no scene's
+#: fault, so no point planning the rest.
+STOPPING_ERRORS = (ConfigurationError, PlexUnreachable, StashUnavailable, RateLimited)
 _LABELS = {"originallyAvailableAt": "date", "userRating": "rating", "titleSort": "sort title",
            "genre": "genres", "actor": "actors", "director": "director", "collection": "collections"}
 
@@ -263,6 +264,10 @@ def run(ctx: Any) -> dict[str, Any]:
             planned.append(item)
             _log_planned(item, job)
             log_progress((done + 1) / len(queued))
+    except RateLimited as exc:
+        wait = f" for {exc.retry_after:.0f}s" if exc.retry_after else ""
+        raise TaskError(f"Dry run stopped: Plex asked PlexSync to slow down (HTTP 429). Process queue would pause"
+                        f"{wait} here and carry on, keeping every job; run the dry run again later") from None
     except STOPPING_ERRORS as exc:
         raise TaskError(f"Dry run stopped: {exc} (Process queue would stop here too, keeping every job)") from None
     finally:

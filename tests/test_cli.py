@@ -228,6 +228,18 @@ def test_process_with_stash_unreachable_keeps_every_job_and_exits_1(sb, cli, tmp
     assert writes(sb) == {}
 
 
+def test_process_dry_run_when_plex_asks_to_slow_down_stops_without_blaming_a_scene(sb, cli):
+    # A 429 pauses a real drain (no scene's fault, no retry used): the dry run says so
+    # instead of planning the scene as 'would fail'.
+    queue_all(sb)
+    sb.plex.fail_until_cleared(status=429, retry_after=30)
+    result = cli("--json", "process", "--dry-run", stash=sb)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("error: Dry run stopped: Plex asked PlexSync to slow down")
+    assert "would_fail" not in result.stdout and "RateLimited" not in result.stderr
+    assert len(list(pending_jobs(str(sb.data_dir)))) == 6
+
+
 def test_process_dry_run_with_an_empty_queue(sb, cli):
     result = cli("process", "--dry-run", stash=sb)
     assert result.returncode == 0
