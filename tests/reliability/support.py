@@ -153,7 +153,7 @@ def integrity_problems(data_dir: str) -> dict[str, str]:
     bad = {}
     for root, _dirs, files in os.walk(data_dir):
         for name in files:
-            if CORRUPT_INFIX in name:
+            if CORRUPT_INFIX in name or CORRUPT_INFIX in os.path.basename(root):
                 continue
             path = os.path.join(root, name)
             with open(path, "rb") as fh:
