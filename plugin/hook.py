@@ -66,7 +66,7 @@ def handle_hook(document: dict[str, Any]) -> int:
 
     # Imported only now: the save above needs none of this (~10 ms).
     from plugin.tasks_common import request_drain, request_recovery
-    from shared.datadir import chosen_by_user, ensure_private_dir, resolve_data_dir
+    from shared.datadir import ensure_private_dir, resolve_data_dir
     from stash.client import StashClient, StashConnection, StashError
     from worker.jobs import new_job
     from worker.queue import enqueue
@@ -92,8 +92,7 @@ def handle_hook(document: dict[str, Any]) -> int:
         return respond(output="nothing to sync")
 
     try:
-        data_dir = ensure_private_dir(resolve_data_dir(call.stash_dir, settings.get("data_dir")),
-                                      own=not chosen_by_user(settings.get("data_dir")))
+        data_dir = ensure_private_dir(resolve_data_dir(call.stash_dir, settings.get("data_dir")))
         enqueue(data_dir, new_job(call.scene_id, call.hook_type, {"input_fields": list(call.input_fields or [])}))
     except (OSError, ValueError) as exc:
         log_error(f"Scene {call.scene_id}: could not queue the sync: {exc}")

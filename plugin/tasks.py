@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from plugin.protocol import respond
 from plugin.tasks_common import request_drain_if_due, request_recovery
-from shared.datadir import chosen_by_user, ensure_private_dir, resolve_data_dir
+from shared.datadir import ensure_private_dir, resolve_data_dir
 from shared.log import create_logger, is_verbose, route_warnings, set_verbose
 from stash.client import StashClient, StashConnection, StashError
 from validation.config import ConfigError, PlexSyncConfig
@@ -104,7 +104,7 @@ def make_context(stash: StashClient, settings: dict[str, Any], args: dict[str, A
         chosen = data_dir or resolve_data_dir(stash_dir, settings.get("data_dir"))
         folder = os.path.abspath(os.path.expanduser(chosen))
         if create or os.path.isdir(folder):
-            ensure_private_dir(folder, own=not (data_dir or chosen_by_user(settings.get("data_dir"))))
+            ensure_private_dir(folder)
     except (OSError, ValueError) as exc:
         message = f"'Data folder' cannot be used: {exc}"
         log_error(message)
@@ -159,7 +159,7 @@ def _check_reconcile_schedule(ctx: TaskContext) -> None:
         try:
             # A read-only task on a fresh install has no folder yet; the scheduled
             # reconcile it may ask for writes there anyway.
-            ensure_private_dir(ctx.data_dir, own=not chosen_by_user(ctx.settings.get("data_dir")))
+            ensure_private_dir(ctx.data_dir)
         except OSError:
             return
         maybe_request_reconcile(ctx.stash, ctx.data_dir, interval)

@@ -33,27 +33,18 @@ def resolve_data_dir(stash_dir: str | None, setting: str | None, environ: dict[s
     )
 
 
-def chosen_by_user(setting: str | None, environ: dict[str, str] | None = None) -> bool:
-    """Whether the data folder comes from the *Data folder* setting or ``$PLEXSYNC_DATA_DIR``
-    rather than being the default ``<Stash config>/plexsync``."""
-    env = os.environ if environ is None else environ
-    return bool((env.get(DATA_DIR_ENV) or "").strip() or (setting or "").strip())
-
-
-def ensure_private_dir(path: str, *, own: bool = True) -> str:
+def ensure_private_dir(path: str) -> str:
     """Create ``path`` (and parents) with mode 0700 if missing; return it.
 
-    An existing folder is tightened to 0700 when it is PlexSync's ``own`` (the default
-    folder). A folder the user chose in *Data folder* may be shared with other
-    programs (``/config``), so ``own=False`` leaves its mode alone: PlexSync's files
-    and subfolders in it are private anyway (0600 files, 0700 ``queue``).
+    An existing folder is tightened to 0700 too (0755 from an older copy, or made by
+    hand): the queue and DLQ hold scene data, and the folder is PlexSync's alone —
+    the README asks for a folder of its own when *Data folder* is set.
     """
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         os.makedirs(path, mode=0o700, exist_ok=True)
-        own = True  # we made it, so it is ours
         mode = os.stat(path).st_mode
-    if own and mode & 0o077:
+    if mode & 0o077:
         os.chmod(path, mode & 0o700)
     return path

@@ -29,12 +29,12 @@ def test_an_existing_own_folder_is_tightened(tmp_path):
     assert mode(folder) == 0o700
 
 
-def test_an_existing_shared_folder_is_left_alone(tmp_path):
-    folder = tmp_path / "config"
+def test_a_folder_the_user_made_is_tightened_too(tmp_path):
+    folder = tmp_path / "my-plexsync"
     folder.mkdir()
     os.chmod(folder, 0o755)
-    ensure_private_dir(str(folder), own=False)
-    assert mode(folder) == 0o755
+    ensure_private_dir(str(folder))
+    assert mode(folder) == 0o700
 
 
 def test_state_files_end_up_0600_even_over_looser_leftovers(tmp_path):
