@@ -50,11 +50,11 @@ def test_a_default_data_folder_that_exists_as_0755_is_tightened(run_plugin, stas
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
 
 
-def test_a_chosen_shared_folder_keeps_its_mode_but_plexsyncs_files_are_private(run_plugin, stash_dir, data_dir_env):
-    # 'Data folder' pointing at a folder other programs use: not ours to lock them out of.
+def test_a_chosen_folder_that_existed_as_0755_is_made_private(run_plugin, stash_dir, data_dir_env):
+    # 'Data folder' (here $PLEXSYNC_DATA_DIR) made by hand with the usual 0755.
     data_dir_env.mkdir()
     os.chmod(data_dir_env, 0o755)
     run = run_plugin(hook_doc(stash_dir, scene_id=4, port=closed_port()))
     assert run.result == {"output": "queued", "error": None}, run.stderr
-    assert stat.S_IMODE(os.stat(data_dir_env).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(data_dir_env).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(data_dir_env / "queue").st_mode) == 0o700
