@@ -17,8 +17,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from plex.client import PlexConnection
+from plex.diff import EditParams, request_changes
 from plex.exceptions import ConfigurationError, PlexUnreachable, StashUnavailable
 from plex.item_state import PlexItemState
+from plex.media_types import FIELD_LABELS, POSTER_FIELD
 from plugin.tasks import TaskError
 from shared.log import create_logger, log_progress
 from worker.queue import pending_jobs
@@ -30,8 +32,7 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("dry-run")
 MAX_SHOWN = 80
 #: Errors that stop a real drain with every job kept: no point planning the rest.
 STOPPING_ERRORS = (ConfigurationError, PlexUnreachable, StashUnavailable)
-_LABELS = {"originallyAvailableAt": "date", "userRating": "rating", "titleSort": "sort title",
-           "genre": "genres", "actor": "actors", "director": "director", "collection": "collections"}
+_LABELS = FIELD_LABELS
 
 
 class RecordingPlex:
@@ -56,8 +57,8 @@ class RecordingPlex:
         self.loaded[str(rating_key)] = state
         return state
 
-    def edit(self, section_id: str, rating_key: str, params: dict[str, Any]) -> None:
-        self.edits[str(rating_key)] = dict(params)
+    def send_edit(self, section_id: str, request: EditParams) -> None:
+        self.edits[str(request["id"])] = request_changes(request)
 
     def upload_poster(self, rating_key: str, image: bytes) -> None:
         self.posters.add(str(rating_key))
@@ -171,7 +172,7 @@ def describe_changes(params: dict[str, Any], current: PlexItemState | None) -> l
         lines.append(f"{_LABELS.get(kind, kind)}: {_names(tags.get(kind, ()))} → {_names(wanted)}")
     locked_only = sorted(key.partition(".")[0] for key, value in params.items()
                          if key.endswith(".locked") and key.partition(".")[0] not in changed
-                         and key != "thumb.locked")
+                         and key != f"{POSTER_FIELD}.locked")
     if locked_only:
         lines.append("lock against Plex agents: " + ", ".join(_LABELS.get(n, n) for n in locked_only))
     return lines
