@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 #: Fields plexapi can edit that PlexSync never writes: when Plex added the item and
-#: the ratings agents fetch (not the user's own rating).
-AGENT_FIELDS = frozenset({"addedAt", "audienceRating", "criticRating"})
+#: the ratings agents fetch (audience and critic: ``rating``), never the user's own.
+AGENT_FIELDS = frozenset({"addedAt", "audienceRating", "rating"})
 #: The lock of the poster (Plex's edit name for it is ``thumb``).
 POSTER_FIELD = "thumb"
 
