@@ -243,7 +243,8 @@ class PlexConnection:
             self._sections = chosen
         return self._sections
 
-    def list_section(self, section_id: str, page_size: int = PAGE_SIZE, media: MediaType = MOVIE) -> Iterator[ListedItem]:
+    def list_section(self, section_id: str, page_size: int = PAGE_SIZE,
+                     media: MediaType = MOVIE) -> Iterator[ListedItem]:
         """Every item of type ``media`` in a section, page by page."""
         start = 0
         while True:

@@ -28,7 +28,8 @@ _TAG_ELEMENTS = {"genre": "Genre", "actor": "Role", "director": "Director", "col
 
 #: How the dry run names a field to the user (the edit name otherwise).
 FIELD_LABELS: Mapping[str, str] = {
-    "originallyAvailableAt": "date", "userRating": "rating", "titleSort": "sort title", "contentRating": "content rating",
+    "originallyAvailableAt": "date", "userRating": "rating", "titleSort": "sort title",
+    "contentRating": "content rating",
     "genre": "genres", "actor": "actors", "director": "director", "collection": "collections",
 }
 
