@@ -32,7 +32,6 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("dry-run")
 MAX_SHOWN = 80
 #: Errors that stop a real drain with every job kept: no point planning the rest.
 STOPPING_ERRORS = (ConfigurationError, PlexUnreachable, StashUnavailable)
-_LABELS = FIELD_LABELS
 
 
 class RecordingPlex:
@@ -157,7 +156,7 @@ def describe_changes(params: dict[str, Any], current: PlexItemState | None) -> l
             if _same_text(have, value):
                 continue  # sent only to lock the field: listed with the locks below
             changed.add(name)
-            lines.append(f"{_LABELS.get(name, name)}: {_shown(have)} → {_shown(value)}")
+            lines.append(f"{FIELD_LABELS.get(name, name)}: {_shown(have)} → {_shown(value)}")
         elif key.endswith("].tag.tag"):
             kind, _, index = name.partition("[")
             new_lists.setdefault(kind, []).append((int(index.rstrip("]") or 0), str(value)))
@@ -165,16 +164,16 @@ def describe_changes(params: dict[str, Any], current: PlexItemState | None) -> l
             kind = name.partition("[")[0]
             changed.add(kind)
             removed = [unquote(v) for v in str(value).split(",") if v]
-            lines.append(f"{_LABELS.get(kind, kind)}: {_names(removed)} → (none)")
+            lines.append(f"{FIELD_LABELS.get(kind, kind)}: {_names(removed)} → (none)")
     for kind, entries in new_lists.items():
         changed.add(kind)
         wanted = [name for _, name in sorted(entries)]
-        lines.append(f"{_LABELS.get(kind, kind)}: {_names(tags.get(kind, ()))} → {_names(wanted)}")
+        lines.append(f"{FIELD_LABELS.get(kind, kind)}: {_names(tags.get(kind, ()))} → {_names(wanted)}")
     locked_only = sorted(key.partition(".")[0] for key, value in params.items()
                          if key.endswith(".locked") and key.partition(".")[0] not in changed
                          and key != f"{POSTER_FIELD}.locked")
     if locked_only:
-        lines.append("lock against Plex agents: " + ", ".join(_LABELS.get(n, n) for n in locked_only))
+        lines.append("lock against Plex agents: " + ", ".join(FIELD_LABELS.get(n, n) for n in locked_only))
     return lines
 
 

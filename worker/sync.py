@@ -17,8 +17,8 @@ from plex.desired import DesiredMetadata, sync_fingerprint
 from plex.diff import edit_params, edit_request, request_changes
 from plex.exceptions import PermanentError, PlexNotFound, StashRejected, StashUnavailable
 from plex.item_state import PlexItemState
-from plex.media_types import MOVIE
 from plex.matcher import Match, Matcher, StashFile
+from plex.media_types import MOVIE
 from plex.path_index import PathIndex, index_signature
 from plex.paths import is_under, map_path, normalize, parent, same_file, stash_paths_for
 from shared.log import create_logger
