@@ -26,16 +26,17 @@ from plexapi import exceptions as plex_errors  # noqa: E402
 from plexapi.server import PlexServer  # noqa: E402
 from plexapi.utils import joinArgs  # noqa: E402
 
+from plex.diff import EditParams, edit_request  # noqa: E402
 from plex.exceptions import (  # noqa: E402
     ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, RateLimited,
 )
 from plex.item_state import ListedItem, PlexItemState, Section, parse_item, parse_listing, parse_sections  # noqa: E402
+from plex.media_types import MOVIE, MediaType  # noqa: E402
 from shared.log import create_logger  # noqa: E402
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("plex")
 
 T = TypeVar("T")
-MOVIE_TYPE = 1
 PAGE_SIZE = 1000
 _MAX_RETRY_AFTER = 600.0
 #: A 429 without a usable Retry-After: wait this long.
@@ -235,32 +236,34 @@ class PlexConnection:
                                              setting="Plex libraries")
                 chosen = [by_title[n.casefold()] for n in names]
             else:
-                chosen = [s for s in every if s.type == "movie"]
+                chosen = [s for s in every if s.type == MOVIE.section_type]
                 if not chosen:
                     raise ConfigurationError(f"{self.where} has no movie library; name one in 'Plex libraries'",
                                              setting="Plex libraries")
             self._sections = chosen
         return self._sections
 
-    def list_section(self, section_id: str, page_size: int = PAGE_SIZE) -> Iterator[ListedItem]:
-        """Every movie of a section, page by page."""
+    def list_section(self, section_id: str, page_size: int = PAGE_SIZE,
+                     media: MediaType = MOVIE) -> Iterator[ListedItem]:
+        """Every item of type ``media`` in a section, page by page."""
         start = 0
         while True:
             headers = {"X-Plex-Container-Start": str(start), "X-Plex-Container-Size": str(page_size)}
-            container = self.query(f"/library/sections/{section_id}/all?type={MOVIE_TYPE}", headers=headers)
+            container = self.query(f"/library/sections/{section_id}/all?type={media.listing_type}", headers=headers)
             if container is None:
                 return
-            items = parse_listing(container, section_id)
+            items = parse_listing(container, section_id, media)
             yield from items
             start += len(items)
             total = int(container.get("totalSize") or container.get("size") or 0)
             if not items or start >= total:
                 return
 
-    def find_by_file(self, section_id: str, path: str) -> list[ListedItem]:
+    def find_by_file(self, section_id: str, path: str, media: MediaType = MOVIE) -> list[ListedItem]:
         """Items whose file path contains ``path`` (Plex's match is loose: callers check exactly)."""
-        container = self.query(f"/library/sections/{section_id}/all?type={MOVIE_TYPE}&file={quote(path, safe='')}")
-        return parse_listing(container, section_id) if container is not None else []
+        container = self.query(f"/library/sections/{section_id}/all?type={media.listing_type}"
+                               f"&file={quote(path, safe='')}")
+        return parse_listing(container, section_id, media) if container is not None else []
 
     def scan(self, section_id: str, folder: str) -> None:
         """Ask Plex to scan one folder of a section (a partial scan)."""
@@ -275,10 +278,14 @@ class PlexConnection:
             raise PlexNotFound(f"{self.where}: item {rating_key} is gone")
         return parse_item(container)
 
-    def edit(self, section_id: str, rating_key: str, params: dict[str, Any]) -> None:
-        """One batched edit, exactly the request plexapi's ``saveEdits`` sends."""
-        args = {"type": MOVIE_TYPE, "id": rating_key, **params}
-        self.query(f"/library/sections/{section_id}/all{joinArgs(args)}", method="PUT")
+    def send_edit(self, section_id: str, request: EditParams) -> None:
+        """Send one batched edit built by :func:`plex.diff.edit_request`, exactly the
+        request plexapi's ``saveEdits`` sends."""
+        self.query(f"/library/sections/{section_id}/all{joinArgs(request)}", method="PUT")
+
+    def edit(self, section_id: str, rating_key: str, params: EditParams, media: MediaType = MOVIE) -> None:
+        """Change an item's fields with raw edit parameters (tools, tests)."""
+        self.send_edit(section_id, edit_request(media, rating_key, params, lock=False))
 
     def upload_poster(self, rating_key: str, image: bytes) -> None:
         """Upload a poster as the request body (Plex cannot fetch Stash's authenticated URL)."""

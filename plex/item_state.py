@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping
 from xml.etree.ElementTree import Element
 
-#: Scalar attributes we compare, by Plex's edit name.
-SCALARS = ("title", "titleSort", "summary", "studio", "originallyAvailableAt", "year", "userRating", "tagline")
-#: Tag kind (edit name) → XML element tag.
-TAG_ELEMENTS = {"genre": "Genre", "actor": "Role", "director": "Director", "collection": "Collection",
-                "label": "Label", "writer": "Writer", "country": "Country"}
+from plex.media_types import MOVIE, MediaType
 
 
 @dataclass(frozen=True)
@@ -35,15 +31,22 @@ def _item_element(container: Element) -> Element:
     raise ValueError("no item in the response")
 
 
-def parse_item(container: Element) -> PlexItemState:
+def read_scalars(item: Element, media: MediaType) -> dict[str, str]:
+    """``media``'s scalar fields as an item element shows them ("" when absent)."""
+    scalars = {name: item.get(name, "") for name in media.scalars}
+    for name in media.dates:
+        # Plex reports the date with a time on some versions ("2020-01-02 00:00:00").
+        scalars[name] = scalars[name][:10]
+    return scalars
+
+
+def parse_item(container: Element, media: MediaType = MOVIE) -> PlexItemState:
     """Read an item's state from a ``MediaContainer`` (or the item element itself)."""
     item = _item_element(container)
     attrs = item.attrib
-    scalars = {name: attrs.get(name, "") for name in SCALARS}
-    # Plex reports the date with a time on some versions ("2020-01-02 00:00:00").
-    scalars["originallyAvailableAt"] = scalars["originallyAvailableAt"][:10]
+    scalars = read_scalars(item, media)
     tags = {kind: tuple(child.get("tag", "") for child in item.findall(element))
-            for kind, element in TAG_ELEMENTS.items()}
+            for kind, element in media.tags.items()}
     locked = frozenset(f.get("name", "") for f in item.findall("Field") if f.get("locked") in ("1", "true"))
     files = tuple(part.get("file", "") for media in item.findall("Media") for part in media.findall("Part"))
     return PlexItemState(
@@ -69,6 +72,8 @@ class ListedItem:
     #: does not say. They tell a same-named file from the scene's own.
     sizes: tuple[int | None, ...] = ()
     durations: tuple[int | None, ...] = ()
+    #: Plex's type name for the item (its ``type``): the index derives the section type from it.
+    media_type: str = MOVIE.name
 
 
 def _int_attr(element: Element, name: str) -> int | None:
@@ -97,15 +102,13 @@ def part_facts(video: Element) -> tuple[tuple[str, ...], tuple[int | None, ...],
     return tuple(files), tuple(sizes), tuple(durations)
 
 
-def parse_listing(container: Element, section_id: str) -> list[ListedItem]:
-    """Items of one listing page (``/library/sections/{id}/all``)."""
+def parse_listing(container: Element, section_id: str, media: MediaType = MOVIE) -> list[ListedItem]:
+    """Items of one listing page (``/library/sections/{id}/all?type=N`` for ``media``)."""
     items = []
-    for video in container.iter("Video"):
+    for video in container.iter(media.element):
         files, sizes, durations = part_facts(video)
-        scalars = {name: video.get(name, "") for name in SCALARS}
-        scalars["originallyAvailableAt"] = scalars["originallyAvailableAt"][:10]
-        items.append(ListedItem(video.get("ratingKey", ""), video.get("librarySectionID", section_id), files, scalars,
-                                sizes, durations))
+        items.append(ListedItem(video.get("ratingKey", ""), video.get("librarySectionID", section_id), files,
+                                read_scalars(video, media), sizes, durations, video.get("type") or media.name))
     return items
 
 

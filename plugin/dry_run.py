@@ -17,8 +17,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from plex.client import PlexConnection
+from plex.diff import EditParams, request_changes
 from plex.exceptions import ConfigurationError, PlexUnreachable, RateLimited, StashUnavailable
 from plex.item_state import PlexItemState
+from plex.media_types import FIELD_LABELS, POSTER_FIELD
 from plugin.tasks import TaskError
 from shared.log import create_logger, log_progress
 from worker.queue import pending_jobs
@@ -31,8 +33,6 @@ MAX_SHOWN = 80
 #: Errors that stop (or, for a 429, pause) a real drain with every job kept: no scene's
 #: fault, so no point planning the rest.
 STOPPING_ERRORS = (ConfigurationError, PlexUnreachable, StashUnavailable, RateLimited)
-_LABELS = {"originallyAvailableAt": "date", "userRating": "rating", "titleSort": "sort title",
-           "genre": "genres", "actor": "actors", "director": "director", "collection": "collections"}
 
 
 class RecordingPlex:
@@ -57,8 +57,8 @@ class RecordingPlex:
         self.loaded[str(rating_key)] = state
         return state
 
-    def edit(self, section_id: str, rating_key: str, params: dict[str, Any]) -> None:
-        self.edits[str(rating_key)] = dict(params)
+    def send_edit(self, section_id: str, request: EditParams) -> None:
+        self.edits[str(request["id"])] = request_changes(request)
 
     def upload_poster(self, rating_key: str, image: bytes) -> None:
         self.posters.add(str(rating_key))
@@ -157,7 +157,7 @@ def describe_changes(params: dict[str, Any], current: PlexItemState | None) -> l
             if _same_text(have, value):
                 continue  # sent only to lock the field: listed with the locks below
             changed.add(name)
-            lines.append(f"{_LABELS.get(name, name)}: {_shown(have)} → {_shown(value)}")
+            lines.append(f"{FIELD_LABELS.get(name, name)}: {_shown(have)} → {_shown(value)}")
         elif key.endswith("].tag.tag"):
             kind, _, index = name.partition("[")
             new_lists.setdefault(kind, []).append((int(index.rstrip("]") or 0), str(value)))
@@ -165,16 +165,16 @@ def describe_changes(params: dict[str, Any], current: PlexItemState | None) -> l
             kind = name.partition("[")[0]
             changed.add(kind)
             removed = [unquote(v) for v in str(value).split(",") if v]
-            lines.append(f"{_LABELS.get(kind, kind)}: {_names(removed)} → (none)")
+            lines.append(f"{FIELD_LABELS.get(kind, kind)}: {_names(removed)} → (none)")
     for kind, entries in new_lists.items():
         changed.add(kind)
         wanted = [name for _, name in sorted(entries)]
-        lines.append(f"{_LABELS.get(kind, kind)}: {_names(tags.get(kind, ()))} → {_names(wanted)}")
+        lines.append(f"{FIELD_LABELS.get(kind, kind)}: {_names(tags.get(kind, ()))} → {_names(wanted)}")
     locked_only = sorted(key.partition(".")[0] for key, value in params.items()
                          if key.endswith(".locked") and key.partition(".")[0] not in changed
-                         and key != "thumb.locked")
+                         and key != f"{POSTER_FIELD}.locked")
     if locked_only:
-        lines.append("lock against Plex agents: " + ", ".join(_LABELS.get(n, n) for n in locked_only))
+        lines.append("lock against Plex agents: " + ", ".join(FIELD_LABELS.get(n, n) for n in locked_only))
     return lines
 
 

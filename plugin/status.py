@@ -7,6 +7,7 @@ import sqlite3
 import time
 from typing import Any
 
+from plex.media_types import MOVIE
 from shared.jsonfile import CorruptStateError, read_json
 from shared.log import create_logger
 from validation.config import ConfigError
@@ -78,7 +79,7 @@ def plex_summary(config: Any) -> dict[str, Any]:
 
 def _section_size(plex: Any, section_id: str) -> int | None:
     """How many movies a section holds: one listing request for zero items (Plex sends the total)."""
-    container = plex.query(f"/library/sections/{section_id}/all?type=1",
+    container = plex.query(f"/library/sections/{section_id}/all?type={MOVIE.listing_type}",
                            headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "0"})
     if container is None:
         return None

@@ -21,9 +21,9 @@ import struct
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
-from plex.item_state import SCALARS
+from plex.desired import DesiredMetadata, sync_fingerprint
+from plex.media_types import MOVIE
 from plex.path_index import IndexedPart
-from worker.mapping import DesiredMetadata
 from worker.sync_state import SyncRecord
 
 # Why a scene is enqueued (the job's ``data["reason"]``).
@@ -39,7 +39,9 @@ REASONS = (NEVER_SYNCED, CHANGED_IN_STASH, DRIFTED_IN_PLEX, MOVED_IN_PLEX, MISSI
 #: scene as unchanged, keeping the record's poster hash and owned collections.
 DRIFT_MARK = "plex-drift:"
 
-_NUMERIC = frozenset({"year", "userRating"})
+#: The listed fields compared: the movie entry's scalars (what the sync writes).
+SCALARS = MOVIE.scalars
+_NUMERIC = MOVIE.numeric
 _POSITION = {name: i for i, name in enumerate(SCALARS)}
 _PACK = struct.Struct(f"<{len(SCALARS)}q")
 
@@ -71,11 +73,6 @@ def drifted_fields(desired: DesiredMetadata, digest: ListingDigest) -> list[str]
     listed = _PACK.unpack(digest)
     return [name for name, wanted in desired.scalars.items()
             if wanted is not None and name in _POSITION and listed[_POSITION[name]] != _hash(name, wanted)]
-
-
-def sync_fingerprint(desired: DesiredMetadata, poster_sha: Optional[str], lock_fields: bool) -> str:
-    """The fingerprint :class:`worker.sync.SceneSync` stores for ``desired`` (keep the two in step)."""
-    return desired.fingerprint(extra=f"{poster_sha}|lock={lock_fields}")
 
 
 def fingerprint_matches(desired: DesiredMetadata, record: SyncRecord, lock_fields: bool) -> bool:

@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plex.client import PlexConnection
+from plex.desired import DesiredMetadata
 from plex.diff import edit_params, target_tags
 from plex.item_state import PlexItemState
 from tests.sync_support import MOVIES, plex_config, plex_emu  # noqa: F401  (fixture)
 from validation.config import PlexSyncConfig
-from worker.mapping import DesiredMetadata, desired_metadata
+from worker.mapping import desired_metadata
 
 KINDS = ("genre", "actor", "director", "collection")
 

@@ -169,3 +169,30 @@ def test_an_index_of_the_old_layout_is_rebuilt_empty(data_dir):
         assert again.lookup("/m/x.mkv")[0].size == 5    # the current layout is kept
     finally:
         again.close()
+
+
+def test_the_index_stores_each_items_section_type(index):
+    index.add([item("10", "/m/a/film.mkv"),
+               ListedItem("20", "2", ("/tv/show/s01e01.mkv",), {}, (), (), "episode")])
+    assert [p.section_type for p in index.lookup("/m/a/film.mkv")] == ["movie"]
+    assert [p.section_type for p in index.by_name("/elsewhere/s01e01.mkv")] == ["show"]
+
+
+def test_an_index_without_section_types_is_rebuilt_empty(data_dir):
+    import os
+    import sqlite3
+
+    # The layout before section types (user_version 2): a cache, so dropped, never misread.
+    old = sqlite3.connect(os.path.join(data_dir, DB_FILE))
+    old.executescript("CREATE TABLE parts (path_key TEXT NOT NULL, name_key TEXT NOT NULL, path TEXT NOT NULL,"
+                      " rating_key TEXT NOT NULL, section_id TEXT NOT NULL, size INTEGER, duration INTEGER);"
+                      "INSERT INTO parts VALUES ('/m/x.mkv', 'x.mkv', '/m/x.mkv', '10', '1', 5, 6);"
+                      "PRAGMA user_version = 2;")
+    old.close()
+    idx = PathIndex(data_dir, case_insensitive=False, signature=SIG)
+    try:
+        assert idx.lookup("/m/x.mkv") == []
+        idx.add([item("11", "/m/x.mkv")])
+        assert [p.section_type for p in idx.lookup("/m/x.mkv")] == ["movie"]
+    finally:
+        idx.close()

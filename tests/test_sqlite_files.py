@@ -141,13 +141,11 @@ def _path_index(data_dir):
         return PathIndex(data_dir, case_insensitive=False, signature="libraries=")
 
     def fill():
-        open_index().close()  # schema and signature; rows below as a full listing leaves them
-        import sqlite3
-        conn = sqlite3.connect(os.path.join(data_dir, DB_FILE))
-        conn.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, ?)",
-                         [(f"/m/{i}.mp4", f"{i}.mp4", f"/m/{i}.mp4", str(i), "1") for i in range(300)])
-        conn.commit()
-        conn.close()
+        # Through the index itself, so the rows follow whatever layout it has now.
+        from plex.item_state import ListedItem
+        index = open_index()
+        index.replace_section("1", [ListedItem(str(i), "1", (f"/m/{i}.mp4",), {}) for i in range(300)])
+        index.close()
 
     def check():
         index = open_index()

@@ -9,12 +9,10 @@ characters XML cannot hold are dropped, since Plex could not store them.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from plex.desired import DesiredMetadata
 from validation.config import PlexSyncConfig
 
 # XML 1.0 allows tab, newline, carriage return and everything from U+0020 except
@@ -22,33 +20,12 @@ from validation.config import PlexSyncConfig
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
-#: Plex tag lists we write, by the name Plex's edit API uses.
-TAG_KINDS = ("genre", "actor", "director", "collection")
-
 
 def plex_text(value: Any) -> str:
     """``value`` as text Plex can store: exact, minus XML-invalid characters."""
     if value is None:
         return ""
     return _XML_INVALID.sub("", str(value))
-
-
-@dataclass(frozen=True)
-class DesiredMetadata:
-    """What a Plex item should show. ``None`` for a scalar means: leave Plex's value."""
-
-    scalars: Mapping[str, str | None]
-    tags: Mapping[str, tuple[str, ...]]
-    poster_url: str | None = None
-    #: Tag kinds where Plex may hold entries we don't own (collections users made in
-    #: Plex): only entries we added are removed.
-    shared_kinds: frozenset[str] = field(default_factory=lambda: frozenset({"collection"}))
-
-    def fingerprint(self, extra: str = "") -> str:
-        """A stable hash of everything we would write (plus ``extra``, e.g. the poster's hash)."""
-        payload = json.dumps({"s": dict(sorted(self.scalars.items())), "t": {k: list(v) for k, v in sorted(self.tags.items())},
-                              "x": extra}, ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
 def _unique(names: list[str]) -> tuple[str, ...]:

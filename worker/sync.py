@@ -13,16 +13,18 @@ import time
 from typing import Any, Callable
 
 from plex.client import PlexConnection
-from plex.diff import edit_params
+from plex.desired import DesiredMetadata, sync_fingerprint
+from plex.diff import edit_params, edit_request, request_changes
 from plex.exceptions import PermanentError, PlexNotFound, StashRejected, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.matcher import Match, Matcher, StashFile
+from plex.media_types import MOVIE
 from plex.path_index import PathIndex, index_signature
 from plex.paths import is_under, map_path, normalize, parent, same_file, stash_paths_for
 from shared.log import create_logger
 from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
 from worker.defaults import FOLDER_SCAN_WINDOW_SECONDS
-from worker.mapping import DesiredMetadata, desired_metadata
+from worker.mapping import desired_metadata
 from worker.sync_state import SyncRecord, SyncState
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("sync")
@@ -102,8 +104,6 @@ class SceneSync:
         self._scanned_folders: set[str] = set()
         self._stamps: dict[str, str] | None = None
         self._stamps_at = 0.0
-        #: Outcome counts of this drain: written / unchanged / already-in-step.
-        self.counts = {"written": 0, "unchanged": 0, "in_step": 0, "posters": 0}
 
     # -- hooks for the drain ------------------------------------------------------------
 
@@ -143,38 +143,33 @@ class SceneSync:
         desired = desired_metadata(scene, self.config)
         record = self.state.get(scene_id)
         poster, poster_sha = self._poster(scene, desired)
-        fingerprint = desired.fingerprint(extra=f"{poster_sha}|lock={self.config.lock_fields}")
+        fingerprint = sync_fingerprint(desired, poster_sha, self.config.lock_fields)
         files = scene_files(scene)
 
         match = self._match(scene_id, files)
         if record and record.rating_key == match.rating_key and record.fingerprint == fingerprint:
-            self.counts["unchanged"] += 1
             log_trace(f"Scene {scene_id}: unchanged since the last sync")
             return "unchanged"
 
         match, current = self._load_verified(scene_id, match, files)
         if record and record.rating_key != match.rating_key:
             record = None  # a different item now: nothing of ours is on it
-        params = edit_params(current, desired, lock=self.config.lock_fields,
-                             owned_before=record.owned if record else {})
+        changes = edit_params(current, desired, lock=self.config.lock_fields,
+                              owned_before=record.owned if record else {}, media=MOVIE)
         upload = poster is not None and (record is None or record.poster_sha != poster_sha
                                              or not current.has_poster)
         if upload:
             assert poster is not None
             self.plex.upload_poster(match.rating_key, poster)
-            self.counts["posters"] += 1
-            if self.config.lock_fields:
-                params["thumb.locked"] = 1
-        if params:
-            self.plex.edit(current.section_id or match.section_id, match.rating_key, params)
+        request = edit_request(MOVIE, match.rating_key, changes, lock=self.config.lock_fields, poster_uploaded=upload)
+        if request:
+            self.plex.send_edit(current.section_id or match.section_id, request)
         self.state.put(SyncRecord(scene_id, match.rating_key, fingerprint, poster_sha,
                                   {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
-        if params or upload:
-            self.counts["written"] += 1
-            log_debug(f"Scene {scene_id} → Plex item {match.rating_key}: {len(params)} fields"
+        if request or upload:
+            log_debug(f"Scene {scene_id} → Plex item {match.rating_key}: {len(request_changes(request))} fields"
                       + (", poster" if upload else ""))
             return "written"
-        self.counts["in_step"] += 1
         return "in_step"
 
     # -- steps -------------------------------------------------------------------------

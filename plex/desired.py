@@ -1,0 +1,36 @@
+"""What a Plex item should show, and the fingerprint of it a sync stores: pure.
+
+:class:`DesiredMetadata` sits beside the diff that reads it; building one from a
+Stash scene (which needs the settings) stays in :mod:`worker.mapping`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+
+@dataclass(frozen=True)
+class DesiredMetadata:
+    """What a Plex item should show. ``None`` for a scalar means: leave Plex's value."""
+
+    scalars: Mapping[str, str | None]
+    tags: Mapping[str, tuple[str, ...]]
+    poster_url: str | None = None
+    #: Tag kinds where Plex may hold entries we don't own (collections users made in
+    #: Plex): only entries we added are removed.
+    shared_kinds: frozenset[str] = field(default_factory=lambda: frozenset({"collection"}))
+
+    def fingerprint(self, extra: str = "") -> str:
+        """A stable hash of everything we would write (plus ``extra``, e.g. the poster's hash)."""
+        payload = json.dumps({"s": dict(sorted(self.scalars.items())), "t": {k: list(v) for k, v in sorted(self.tags.items())},
+                              "x": extra}, ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def sync_fingerprint(desired: DesiredMetadata, poster_sha: Optional[str], lock_fields: bool) -> str:
+    """The fingerprint a sync stores for ``desired`` and a reconcile compares against:
+    the metadata, the poster's hash and the lock setting (each changes what is written)."""
+    return desired.fingerprint(extra=f"{poster_sha}|lock={lock_fields}")
