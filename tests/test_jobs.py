@@ -201,3 +201,23 @@ def test_dlq_keeps_one_entry_per_key_not_per_scene(data_dir: str, config: Any, s
     finally:
         dlq.close()
     assert sorted(kind_of(e.job) for e in entries) == sorted([PUSH_SCENE, second_kind])
+
+
+def test_dlq_requeue_keeps_each_kind(data_dir: str, second_kind: str, frozen: Any) -> None:
+    """Entries come back as the kind they were, old entries (no kind) as scene pushes."""
+    from worker.queue import QueuePutter
+
+    old_entry = {"scene_id": 3, "update_type": "Scene.Update.Post", "data": {}, "enqueued_at": 1.0,
+                 "job_key": "scene_3", "retry_count": 6}
+    dlq = DeadLetterQueue(data_dir)
+    try:
+        dlq.add(old_entry, PermanentError("old"))
+        dlq.add(dict(new_job(3, "test", kind=second_kind), retry_count=6), PermanentError("new"))
+        assert dlq.count() == 2
+        assert dlq.requeue(QueuePutter(data_dir)) == 2
+    finally:
+        dlq.close()
+    requeued = list(pending_jobs(data_dir))
+    assert [kind_of(j) for j in requeued] == [PUSH_SCENE, second_kind]
+    assert [key_of(j) for j in requeued] == ["scene_3", "testpull_3"]
+    assert all("retry_count" not in j for j in requeued)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from plex.exceptions import PlexSyncError
 from worker import defaults
 from worker.backoff import calculate_delay
+from worker.jobs import due_at
 
 if TYPE_CHECKING:
     from validation.config import PlexSyncConfig
@@ -58,7 +59,7 @@ def retry_job(job: dict[str, Any], error: BaseException, *, counter: str = "retr
 def pause_job(job: dict[str, Any], error: BaseException, until: float) -> dict[str, Any]:
     """A copy of ``job`` due at ``until`` with ``last_error_type`` set; no counter moves."""
     new = dict(job)
-    new["next_retry_at"] = max(float(job.get("next_retry_at") or 0), until)
+    new["next_retry_at"] = max(due_at(job), until)
     new["last_error_type"] = type(error).__name__
     return new
 
