@@ -9,6 +9,7 @@ from typing import Any
 from plugin.tasks_common import request_drain
 from shared.log import create_logger
 from worker.dlq import DB_FILE, DeadLetterQueue
+from worker.jobs import PUSH_SCENE, kind_of
 from worker.queue import QueuePutter
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("dlq")
@@ -37,7 +38,9 @@ def show(ctx: Any) -> dict[str, Any]:
         for entry in entries:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.failed_at))
             title = entry.job.get("data", {}).get("title") or ""
-            label = f"scene {entry.scene_id}" + (f" '{title}'" if title else "")
+            kind = kind_of(entry.job)
+            label = f"scene {entry.scene_id}" + ("" if kind == PUSH_SCENE else f" ({kind})") + \
+                (f" '{title}'" if title else "")
             log_info(f"  [{entry.id}] {when} {label}: {entry.error_type}: {entry.error_message}")
         return {"total": total, "by_type": by_type,
                 "newest": [{"id": e.id, "scene_id": e.scene_id, "error_type": e.error_type,

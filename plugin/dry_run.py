@@ -23,6 +23,7 @@ from plex.item_state import PlexItemState
 from plex.media_types import FIELD_LABELS, POSTER_FIELD
 from plugin.tasks import TaskError
 from shared.log import create_logger, log_progress
+from worker.jobs import due_at, is_due
 from worker.queue import pending_jobs
 from worker.sync import BULK_INDEX_THRESHOLD, SceneSync
 
@@ -225,9 +226,9 @@ def plan_scene(sync: Any, plex: RecordingPlex, stash: TitleNotingStash, scene_id
 
 def _log_planned(planned: PlannedScene, job: dict[str, Any]) -> None:
     label = f"Scene {planned.scene_id}" + (f" '{planned.title}'" if planned.title else "")
-    due = float(job.get("next_retry_at") or 0)
+    due = due_at(job)
     waiting = f" (retry {job.get('retry_count', 0)}, due {time.strftime('%H:%M:%S', time.localtime(due))})" \
-        if due > time.time() else ""
+        if not is_due(job, time.time()) else ""
     if planned.outcome == "would_write":
         count = len(planned.changes)
         log_info(f"{label}{waiting} → Plex item {planned.rating_key}: would change {count} "

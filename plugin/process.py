@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.datadir import default_data_dir
 from shared.log import create_logger, log_progress
 from worker.auto_purge import maybe_auto_purge
 from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, due_jobs_waiting, run_drain
 from worker.handover import QueueWatch
+from worker.jobs import PUSH_SCENE
 from worker.lock import DrainLock
 from worker.queue import move_jobs
 from worker.trigger import mark_retry_due
+
+if TYPE_CHECKING:
+    from worker.processor import Handlers
+    from worker.sync import SceneSync
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
 
@@ -63,6 +68,11 @@ def _mark_retry_due(ctx: Any, due_at: Any) -> None:
             log_warn(f"Could not record when the next retry is due in {folder}: {exc}")
 
 
+def handlers(sync: SceneSync) -> Handlers:
+    """The drain's handler table: one handler per job kind (see ``worker/jobs.py``)."""
+    return {PUSH_SCENE: sync}
+
+
 def run(ctx: Any) -> dict[str, Any]:
     """Drain with the real Plex sync; log one summary line."""
     from worker.sync import SceneSync
@@ -76,7 +86,7 @@ def run(ctx: Any) -> dict[str, Any]:
     # Stash runs one job at a time: wait or linger only while no other job waits.
     watch = QueueWatch(_stash_job_queue(ctx))
     try:
-        report = run_drain(ctx.data_dir, config, sync, progress=lambda done, total: log_progress(done / max(total, 1)),
+        report = run_drain(ctx.data_dir, config, handlers(sync), progress=lambda done, total: log_progress(done / max(total, 1)),
                            linger=linger, max_wait=max_wait, before_pass=sync.before_pass, may_hold=watch)
     finally:
         sync.close()

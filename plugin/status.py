@@ -13,6 +13,7 @@ from shared.log import create_logger
 from validation.config import ConfigError
 from worker.circuit_breaker import CircuitBreaker, CircuitState
 from worker.dlq import DB_FILE as DLQ_FILE, DeadLetterQueue
+from worker.jobs import due_at, is_due
 from worker.processor import BREAKER_FILE
 from worker.queue import pending_jobs
 from worker.stats import STATS_FILE
@@ -38,8 +39,8 @@ def queue_summary(data_dir: str) -> dict[str, Any]:
     ready = waiting = 0
     next_due: float | None = None
     for job in pending_jobs(data_dir):
-        due = float(job.get("next_retry_at") or 0)
-        if due > now:
+        due = due_at(job)
+        if not is_due(job, now):
             waiting += 1
             next_due = due if next_due is None else min(next_due, due)
         else:

@@ -84,9 +84,6 @@ def task_table() -> dict[str, TaskFn]:
     return table
 
 
-_task_table = task_table  # the name older callers use
-
-
 #: Tasks that only look: they must not create the data folder (they say "no data yet").
 READ_ONLY_TASKS = frozenset({"status", "dlq_show"})
 

@@ -104,6 +104,19 @@ def test_breaker_parameters_and_state_file(config, data_dir):
     assert breaker._state_file == os.path.join(data_dir, "circuit_breaker.json")
 
 
+def test_breaker_handed_in_is_the_one_used(config, data_dir, job_queue, dlq, make_job, frozen):
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=60.0, success_threshold=1)
+    breaker.record_failure()  # open: the drain must stop before taking a job
+    enqueue(data_dir, make_job(1))
+    worker = SyncWorker(queue=job_queue, dlq=dlq, config=config, data_dir=data_dir, breaker=breaker)
+    assert worker.circuit_breaker is breaker
+    sync = Sync()
+    report = worker.drain(sync)
+    assert sync.calls == [] and report.stopped_because.startswith("Plex unreachable")
+    assert [j["scene_id"] for j in pending_jobs(data_dir)] == [1]
+    assert not os.path.exists(os.path.join(data_dir, BREAKER_FILE))  # the default one was never built
+
+
 def test_no_data_dir_no_state_file(mock_worker):
     assert mock_worker.circuit_breaker._state_file is None
 

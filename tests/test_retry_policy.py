@@ -121,3 +121,46 @@ def test_stopping_errors_keep_the_job_untouched(make_job, error):
     job = make_job(1)
     decision = decide(job, error, budget=5)
     assert decision.action is Action.STOP and decision.job is job
+
+
+# == one owner: the budget and the decision ================================================================
+
+
+def test_retry_budget_reads_the_class_then_the_setting():
+    from validation.config import PlexSyncConfig
+    from worker.retry_policy import retry_budget
+
+    assert retry_budget(TransientError("x")) == 5 and retry_budget(PlexNotFound("x")) == 12
+    assert retry_budget(ValueError("a bug")) == 0       # outside the tree: no retries
+    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="x" * 20, max_retries=8,
+                            not_found_max_retries=20)
+    assert retry_budget(TransientError("x"), config) == 8 and retry_budget(PlexNotFound("x"), config) == 20
+
+
+def test_retry_decision_is_pure_and_takes_the_clock(make_job):
+    from validation.config import PlexSyncConfig
+    from worker.retry_policy import retry_decision
+
+    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="x" * 20, not_found_max_retries=1)
+    job = make_job(3)
+    first = retry_decision(job, PlexNotFound("not scanned"), config, now=NOW)
+    assert first.action is Action.RETRY and NOW <= first.job["next_retry_at"] <= NOW + 5
+    assert "retry_count" not in job  # the input is untouched
+    assert retry_decision(first.job, PlexNotFound("x"), config, now=NOW).action is Action.DEAD_LETTER
+    waiting = retry_decision(job, PlexUnreachable("refused"), config, now=NOW)
+    assert waiting.action is Action.WAIT_FOR_PLEX and waiting.job["outage_count"] == 1
+    assert retry_decision(job, ConfigurationError("401", setting="Plex token"), config, now=NOW).action is Action.STOP
+
+
+@pytest.mark.parametrize("error, action", [
+    (ConfigurationError("401", setting="Plex token"), Action.STOP),
+    (StashUnavailable("gone"), Action.STOP),
+    (PlexUnreachable("refused"), Action.WAIT_FOR_PLEX),
+    (TransientError("500"), Action.RETRY),
+    (PermanentError("ambiguous"), Action.RETRY),
+    (ValueError("a bug"), Action.RETRY),
+])
+def test_classify_reads_the_error_once(error, action):
+    from worker.retry_policy import classify
+
+    assert classify(error) is action

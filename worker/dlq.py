@@ -1,7 +1,8 @@
 """The dead-letter queue: jobs that ran out of retries, kept with why they failed.
 
-Its own SQLite file (``<data dir>/dlq.db``), one entry per scene: a scene that fails
-again replaces its older entry, so the DLQ counts problems, not attempts. Verbs
+Its own SQLite file (``<data dir>/dlq.db``), one entry per job key (kind + scene, see
+``worker.jobs``): a job that fails again replaces its key's older entry, so the DLQ
+counts problems, not attempts, and two kinds for one scene keep an entry each. Verbs
 match the other stores: add, count, list, requeue, purge, clear.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Iterable, Protocol
 
 from shared.log import redact
 from shared.sqlite import open_store, transaction
-from worker.jobs import without_retry_state
+from worker.jobs import key_of, without_retry_state
 
 DB_FILE = "dlq.db"
 _SCHEMA = """
@@ -67,10 +68,10 @@ class DeadLetterQueue:
         self._conn = open_store(self.path, _SCHEMA, what="dead-letter queue (dlq.db)", rebuildable=False)
 
     def add(self, job: dict[str, Any], error: BaseException | str, error_type: str | None = None) -> int:
-        """Record ``job`` as failed with ``error``; replaces an older entry for the same scene."""
+        """Record ``job`` as failed with ``error``; replaces an older entry for the same job key."""
         kind = error_type or (type(error).__name__ if isinstance(error, BaseException) else "Error")
         message = redact(str(error))[:_MAX_MESSAGE]
-        key = job.get("job_key") or f"scene_{job.get('scene_id')}"
+        key = key_of(job)
         with transaction(self._conn):
             self._conn.execute("DELETE FROM dead_letters WHERE job_key = ?", (key,))
             cur = self._conn.execute(

@@ -9,15 +9,19 @@ lock held and did not ask for a drain, so we must pick that job up ourselves.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from shared.log import create_logger
 from worker.dlq import DeadLetterQueue
 from worker.handover import wait_while_holding
+from worker.jobs import is_due
 from worker.lock import DrainLock
-from worker.processor import DrainReport, ProgressFn, SyncFn, SyncWorker
+from worker.processor import DrainReport, Handler, Handlers, ProgressFn, SyncWorker, build_breaker
 from worker.queue import JobQueue, pending_jobs
 from worker.trigger import clear_drain_request
+
+if TYPE_CHECKING:
+    from validation.config import PlexSyncConfig
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("drain")
 
@@ -37,14 +41,15 @@ MAX_WAIT_FOR_RETRY_SECONDS = 60.0
 def due_jobs_waiting(data_dir: str) -> bool:
     """Whether the queue holds a job that could run right now."""
     now = time.time()
-    return any(float(job.get("next_retry_at") or 0) <= now for job in pending_jobs(data_dir))
+    return any(is_due(job, now) for job in pending_jobs(data_dir))
 
 
-def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[ProgressFn] = None,
+def run_drain(data_dir: str, config: PlexSyncConfig, handlers: Union[Handlers, Handler], *, progress: Optional[ProgressFn] = None,
               linger: float = 0.0, max_wait: float = 0.0,
               before_pass: Optional[Callable[[SyncWorker], None]] = None,
               may_hold: Callable[[], bool] = lambda: True) -> Optional[DrainReport]:
-    """Drain the queue in ``data_dir``; ``None`` if another drain holds the lock.
+    """Drain the queue in ``data_dir`` with ``handlers`` (kind -> handler, or one callable
+    for scene pushes); ``None`` if another drain holds the lock.
 
     ``linger``: see :meth:`SyncWorker.drain`. ``max_wait``: wait up to this long for
     jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`). Both only
@@ -65,10 +70,11 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
             queue = JobQueue(data_dir, resume_unacked=True)
             dlq = DeadLetterQueue(data_dir)
             try:
-                worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
+                worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir,
+                                    breaker=build_breaker(data_dir))
                 if before_pass:
                     before_pass(worker)
-                report = worker.drain(sync, progress=progress, linger=linger, keep_lingering=may_hold)
+                report = worker.drain(handlers, progress=progress, linger=linger, keep_lingering=may_hold)
                 queue.compact()
             finally:
                 queue.close()

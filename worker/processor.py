@@ -1,9 +1,9 @@
 """``SyncWorker``: drains the queue through the circuit breaker, backoff and DLQ.
 
-The loop reads as verbs: ask the breaker, take a job, skip it if a later sync of
-the same scene already covered it, hold it if its retry time has not come, sync it,
-then ack — or requeue / dead-letter it *before* acking, so a kill at any instant
-duplicates work at worst and never loses it.
+The loop reads as verbs: ask the breaker, take a job, hold it if its retry time has
+not come, skip it if a later run of the same key (and kind) already covered it, run
+it with its kind's handler, then ack — or requeue / dead-letter it *before* acking,
+so a kill at any instant duplicates work at worst and never loses it.
 """
 
 from __future__ import annotations
@@ -12,16 +12,21 @@ import os
 import time
 import traceback
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from plex.exceptions import ConfigurationError, PlexSyncError, StashUnavailable, TransientError
+from plex.exceptions import PlexSyncError, StashUnavailable, TransientError
 from shared.log import create_logger, is_verbose, redact
 from worker import defaults
 from worker.circuit_breaker import CircuitBreaker
-from worker.retry_policy import Action, decide, retry_job
+from worker.jobs import PUSH_SCENE, coalesces, describe, due_at, is_due, key_of, kind_of
+from worker.retry_policy import Action, classify, pause_delay, retry_budget, retry_decision, retry_job
 from worker.stats import WorkerStats
+
+if TYPE_CHECKING:
+    from validation.config import PlexSyncConfig
 
 __all__ = ["SyncWorker", "DrainReport", "TransientError"]
 
@@ -29,7 +34,12 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("worker")
 
 BREAKER_FILE = "circuit_breaker.json"
 _LINGER_POLL_SECONDS = 0.1
-SyncFn = Callable[[dict[str, Any]], Any]
+#: Runs one job of a kind; raises a ``plex.exceptions`` error (or any exception) when it fails.
+Handler = Callable[[dict[str, Any]], Any]
+#: The drain's handler table: job kind -> handler (see ``worker.jobs``).
+Handlers = Mapping[str, Handler]
+#: Error type of the DLQ entry for a job whose kind this release has no handler for.
+UNKNOWN_KIND = "UnknownJobKind"
 ProgressFn = Callable[[int, int], None]
 
 
@@ -87,20 +97,33 @@ class DrainReport:
         return f"{', '.join(parts)}; stopped: {self.stopped_because}"
 
 
-class SyncWorker:
-    """Runs jobs through an injected ``sync(job)`` with retries, breaker and DLQ."""
+def build_breaker(data_dir: Optional[str]) -> CircuitBreaker:
+    """The drain's circuit breaker, its state in ``data_dir`` (in memory without one)."""
+    return CircuitBreaker(
+        failure_threshold=defaults.BREAKER_FAILURE_THRESHOLD,
+        recovery_timeout=defaults.BREAKER_RECOVERY_TIMEOUT,
+        success_threshold=defaults.BREAKER_SUCCESS_THRESHOLD,
+        state_file=os.path.join(data_dir, BREAKER_FILE) if data_dir else None,
+    )
 
-    def __init__(self, queue: Any, dlq: Any, config: Any, data_dir: Optional[str] = None) -> None:
+
+def as_handlers(handlers: Union[Handlers, Handler]) -> Handlers:
+    """A handler table; a single callable handles scene pushes (the only kind before kinds)."""
+    if isinstance(handlers, Mapping):
+        return handlers
+    return {PUSH_SCENE: handlers}
+
+
+class SyncWorker:
+    """Runs jobs through the handler of their kind with retries, breaker and DLQ."""
+
+    def __init__(self, queue: Any, dlq: Any, config: Optional[PlexSyncConfig], data_dir: Optional[str] = None, *,
+                 breaker: Optional[CircuitBreaker] = None) -> None:
         self.queue = queue
         self.dlq = dlq
         self.config = config
         self.data_dir = data_dir
-        self.circuit_breaker = CircuitBreaker(
-            failure_threshold=defaults.BREAKER_FAILURE_THRESHOLD,
-            recovery_timeout=defaults.BREAKER_RECOVERY_TIMEOUT,
-            success_threshold=defaults.BREAKER_SUCCESS_THRESHOLD,
-            state_file=os.path.join(data_dir, BREAKER_FILE) if data_dir else None,
-        )
+        self.circuit_breaker = breaker if breaker is not None else build_breaker(data_dir)
         self.stats = WorkerStats(data_dir)
         #: Failures by error type during the current drain.
         self.errors_seen: Counter[str] = Counter()
@@ -112,7 +135,7 @@ class SyncWorker:
 
     # -- the drain -------------------------------------------------------------------
 
-    def drain(self, sync: SyncFn, *, progress: Optional[ProgressFn] = None,
+    def drain(self, handlers: Union[Handlers, Handler], *, progress: Optional[ProgressFn] = None,
               should_continue: Callable[[], bool] = lambda: True, linger: float = 0.0,
               keep_lingering: Callable[[], bool] = lambda: True) -> DrainReport:
         """Process ready jobs until the queue is empty, only waiting jobs remain,
@@ -121,10 +144,12 @@ class SyncWorker:
         ``linger``: seconds to keep polling an empty queue for jobs that hooks are
         still adding (a bulk edit), so one drain serves the whole burst — only while
         ``keep_lingering()`` says so (no other job waits in Stash's job queue).
+        ``handlers``: kind -> handler; a single callable handles scene pushes.
         """
+        table = as_handlers(handlers)
         report = DrainReport()
         held: list[dict[str, Any]] = []      # jobs whose retry time has not come
-        synced_at: dict[Any, float] = {}     # scene -> when its last sync in this drain began
+        synced_at: dict[tuple[str, str], float] = {}  # (kind, key) -> when its last run in this drain began
         total = self._ready_estimate()
         done = 0
         last_activity = time.monotonic()
@@ -149,16 +174,17 @@ class SyncWorker:
                 if not self._is_ready_for_retry(job) or self._paused():
                     held.append(job)
                     continue
-                key = job.get("job_key") or job.get("scene_id")
-                if key in synced_at and float(job.get("enqueued_at") or 0) <= synced_at[key]:
-                    # A sync that started after this job was queued read the scene
-                    # fresh from Stash, so it already carried this change.
+                # Per kind as well as key: another kind's job for the same scene is other work.
+                key = (kind_of(job), key_of(job))
+                if coalesces(job) and key in synced_at and float(job.get("enqueued_at") or 0) <= synced_at[key]:
+                    # A run that started after this job was queued read its subject
+                    # fresh, so it already carried this change.
                     self.queue.ack(job)
                     report.superseded += 1
                     self.stats.bump("superseded")
                     continue
                 started = time.time()
-                outcome = self.process_job(job, sync)
+                outcome = self.process_job(job, table)
                 self._tally(report, outcome)
                 if outcome is Outcome.SYNCED:
                     synced_at[key] = started
@@ -181,17 +207,20 @@ class SyncWorker:
         report.paused_until = self.paused_until
         if held:
             pause = self.paused_until or 0.0
-            report.next_due_at = min(max(float(j.get("next_retry_at") or 0), pause) for j in held)
+            report.next_due_at = min(max(due_at(j), pause) for j in held)
             if report.stopped_because == "queue empty":
                 report.stopped_because = "only jobs waiting to retry remain"
         self.stats.data["last_drain"]["summary"] = report.summary()
         self.stats.save()
         return report
 
-    def process_job(self, job: dict[str, Any], sync: SyncFn) -> Outcome:
-        """Run one job and settle it: ack, requeue, dead-letter or keep."""
+    def process_job(self, job: dict[str, Any], handlers: Union[Handlers, Handler]) -> Outcome:
+        """Run one job with its kind's handler and settle it: ack, requeue, dead-letter or keep."""
+        handler = as_handlers(handlers).get(kind_of(job))
+        if handler is None:
+            return self._dead_letter_unknown_kind(job)
         try:
-            sync(job)
+            handler(job)
         except Exception as error:  # every failure is classified below, none escapes
             return self._handle_failure(job, error)
         self.circuit_breaker.record_success()
@@ -220,13 +249,14 @@ class SyncWorker:
     def _step_failed(self, error: Exception, what: str) -> None:
         message = redact(str(error)) or type(error).__name__
         self.errors_seen[type(error).__name__] += 1
+        action = classify(error)
         if getattr(error, "trips_breaker", False):
             self.circuit_breaker.record_failure()
             self._stop = ("Plex unreachable", f"Plex unreachable ({message}); every queued job is kept "
                           "and runs on the next drain (no retry used)")
-        elif getattr(error, "stops_drain", False):
+        elif action is Action.STOP:
             self._stop = stop_reason(error, message)
-        elif getattr(error, "pauses_drain", False):
+        elif action is Action.PAUSE:
             self._pause(error)
         elif isinstance(error, PlexSyncError):
             log_warn(f"{what} failed ({type(error).__name__}: {message}); syncing scene by scene instead")
@@ -236,7 +266,7 @@ class SyncWorker:
             log_debug(f"{what} failed: {type(error).__name__}: {message}")
 
     def _pause(self, error: BaseException) -> float:
-        delay = float(getattr(error, "retry_after", None) or defaults.BACKOFF_BASE_SECONDS)
+        delay = pause_delay(error)
         until = time.time() + delay
         if self.paused_until is None or until > self.paused_until:
             self.paused_until = until
@@ -248,18 +278,30 @@ class SyncWorker:
 
     # -- failure handling ------------------------------------------------------------
 
+    def _dead_letter_unknown_kind(self, job: dict[str, Any]) -> Outcome:
+        """A job this release cannot run (queued by a newer one): kept in the DLQ, never
+        silently acked; it can be retried from there after an upgrade."""
+        message = f"no handler for job kind '{kind_of(job)}' in this PlexSync release"
+        self.errors_seen[UNKNOWN_KIND] += 1
+        self.stats.error(job.get("scene_id"), UNKNOWN_KIND, message)
+        self.dlq.add(job, message, error_type=UNKNOWN_KIND)
+        self.queue.ack(job)
+        self.stats.bump("dead_lettered")
+        log_warn(f"{describe(job)}: {message} — moved to the dead-letter queue")
+        return Outcome.DEAD_LETTERED
+
     def _handle_failure(self, job: dict[str, Any], error: Exception) -> Outcome:
-        scene = job.get("scene_id")
+        scene = describe(job)
         message = redact(str(error)) or type(error).__name__
-        self.stats.error(scene, type(error).__name__, message)
+        self.stats.error(job.get("scene_id"), type(error).__name__, message)
         self.errors_seen[type(error).__name__] += 1
         if getattr(error, "trips_breaker", False):
             self.circuit_breaker.record_failure()
-        decision = decide(job, error, self._get_max_retries_for_error(error))
+        decision = retry_decision(job, error, self.config)
         if decision.action is Action.STOP:
             self.queue.nack(job)
             self._stop = stop_reason(error, message)
-            log_debug(f"Scene {scene}: {type(error).__name__}: {message}; drain stopped")
+            log_debug(f"{scene}: {type(error).__name__}: {message}; drain stopped")
             return Outcome.STOPPED
         if decision.action is Action.PAUSE:
             self._pause(error)
@@ -274,17 +316,17 @@ class SyncWorker:
             self.dlq.add(decision.job, error)
             self.queue.ack(job)
             self.stats.bump("dead_lettered")
-            log_warn(f"Scene {scene}: {type(error).__name__}: {message} — moved to the dead-letter queue"
+            log_warn(f"{scene}: {type(error).__name__}: {message} — moved to the dead-letter queue"
                      f" after {decision.job.get('retry_count', 1) - 1} retries")
             return Outcome.DEAD_LETTERED
         self._requeue_with_metadata(decision.job)
         self.queue.ack(job)
         if decision.action is Action.WAIT_FOR_PLEX:
             self.stats.bump("outages")
-            log_warn(f"Scene {scene}: Plex unreachable ({message}); kept, next try in {decision.delay:.0f}s")
+            log_warn(f"{scene}: Plex unreachable ({message}); kept, next try in {decision.delay:.0f}s")
             return Outcome.WAITING_FOR_PLEX
         self.stats.bump("retried")
-        log_info(f"Scene {scene}: attempt {decision.job['retry_count']} failed ({type(error).__name__}: {message});"
+        log_info(f"{scene}: attempt {decision.job['retry_count']} failed ({type(error).__name__}: {message});"
                  f" retrying in {decision.delay:.0f}s")
         return Outcome.RETRY
 
@@ -299,19 +341,11 @@ class SyncWorker:
 
     def _is_ready_for_retry(self, job: dict[str, Any]) -> bool:
         """``True`` when the job has no ``next_retry_at`` or it has passed."""
-        next_retry_at = job.get("next_retry_at")
-        return next_retry_at is None or float(next_retry_at) <= time.time()
+        return is_due(job, time.time())
 
     def _get_max_retries_for_error(self, error: BaseException) -> int:
         """The retry budget for ``error``: the class's budget, unless a setting overrides it."""
-        setting = getattr(error, "budget_setting", None)
-        if setting and self.config is not None:
-            value = getattr(self.config, setting, None)
-            if isinstance(value, int):
-                return value
-        if isinstance(error, PlexSyncError):
-            return error.max_retries
-        return 0
+        return retry_budget(error, self.config)
 
     # -- helpers ---------------------------------------------------------------------
 
