@@ -19,16 +19,12 @@ from plex.client import PlexConnection
 from plex.exceptions import PermanentError, PlexNotFound
 from plex.path_index import IndexedPart, PathIndex
 from plex.paths import basename, common_suffix_depth, mapped_files, normalize, same_file
+from shared.defaults import DURATION_TOLERANCE_MS
 from shared.log import create_logger
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("matcher")
 
 _MAX_LISTED_CANDIDATES = 5
-
-
-#: Stash and Plex measure a file's duration separately (ffprobe vs Plex's scanner):
-#: durations this close (ms) count as the same.
-DURATION_TOLERANCE_MS = 2000
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from shared.datadir import default_data_dir
+from shared.defaults import LINGER_SECONDS
 from shared.log import create_logger, log_progress
 from worker.auto_purge import maybe_auto_purge
 from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, due_jobs_waiting, run_drain
@@ -16,9 +17,6 @@ from worker.queue import move_jobs
 from worker.trigger import mark_retry_due
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
-
-#: Keep polling an empty queue this long: hooks of a bulk edit keep adding jobs.
-LINGER_SECONDS = 2.0
 
 
 def _adopt_stray_jobs(ctx: Any) -> None:

@@ -42,6 +42,9 @@ from reconciliation.compare import (
 )
 from reconciliation.prefetch import Prefetch, batched
 from reconciliation.summary import ReconcileSummary
+from shared.defaults import (
+    ENQUEUE_BATCH, LISTING_AHEAD, LISTING_BATCH, MAX_SCAN_FOLDERS, PREFETCH_PAGES, PROGRESS_EVERY, STASH_PAGE_SIZE,
+)
 from shared.log import create_logger
 from stash.client import StashClient
 from worker.dlq import DeadLetterQueue
@@ -55,21 +58,9 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("reconcile")
 
 SCOPES = ("changed", "all", "missing")
 UPDATE_TYPE = "reconcile"
-PAGE_SIZE = 1000
 #: *changed* re-reads scenes updated this long before the cursor: Stash compares
 #: ``updated_at`` as text in its local offset, and clocks and DST shifts wobble.
 CURSOR_OVERLAP = timedelta(hours=1)
-#: More folders to scan than this: scan the library folders that hold them instead.
-MAX_SCAN_FOLDERS = 50
-#: Jobs written to the queue per transaction.
-ENQUEUE_BATCH = 1000
-#: Stash pages read ahead (each ~1,000 scenes, a few MB).
-PREFETCH_PAGES = 3
-#: Plex listing: items handed over per batch, and batches read ahead (~2 pages).
-LISTING_BATCH = 500
-LISTING_AHEAD = 4
-#: Progress is reported after every this many scenes (a page is 1,000).
-PROGRESS_EVERY = 20
 #: The error type the worker dead-letters a scene Plex has no item for.
 NOT_FOUND_ERROR = "PlexNotFound"
 
@@ -234,9 +225,9 @@ class Reconciler:
         """Stash's pages in id order: (total count, scenes)."""
         page = 1
         while True:
-            count, scenes = self.stash.find_scenes(page, PAGE_SIZE, updated_after=updated_after, sort="id")
+            count, scenes = self.stash.find_scenes(page, STASH_PAGE_SIZE, updated_after=updated_after, sort="id")
             yield count, scenes
-            if not scenes or page * PAGE_SIZE >= count:
+            if not scenes or page * STASH_PAGE_SIZE >= count:
                 return
             page += 1
 

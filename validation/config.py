@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from shared.log import create_logger, register_secret
-from worker import defaults
+from shared import defaults
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("config")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
+from shared.defaults import MAX_PASSES, MAX_PAUSED_PASSES, MAX_WAIT_FOR_RETRY_SECONDS
 from shared.log import create_logger
 from worker.dlq import DeadLetterQueue
 from worker.handover import wait_while_holding
@@ -20,18 +21,6 @@ from worker.queue import JobQueue, pending_jobs
 from worker.trigger import clear_drain_request
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("drain")
-
-# A drain that keeps finding new work (another hook between passes) stops after
-# this many passes; the next hook or task carries on.
-MAX_PASSES = 10
-#: Passes that ended because Plex asked us to slow down (HTTP 429) do not count toward
-#: MAX_PASSES (a burst of 429s is one per pass); this bounds them instead.
-MAX_PAUSED_PASSES = 60
-#: When only jobs waiting to retry remain and the next is due this soon (Plex is
-#: scanning a new file, a 429 asked us to wait), the drain waits for it rather
-#: than leaving it for the next save, which may be hours away — but only while no
-#: other job waits in Stash's job queue (see :mod:`worker.handover`).
-MAX_WAIT_FOR_RETRY_SECONDS = 60.0
 
 
 def due_jobs_waiting(data_dir: str) -> bool:

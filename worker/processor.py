@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 
 from plex.exceptions import ConfigurationError, PlexSyncError, StashUnavailable, TransientError
 from shared.log import create_logger, is_verbose, redact
-from worker import defaults
+from shared import defaults
 from worker.circuit_breaker import CircuitBreaker
 from worker.retry_policy import Action, decide, retry_job
 from worker.stats import WorkerStats

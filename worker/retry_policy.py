@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Any
 
 from plex.exceptions import PlexSyncError
-from worker import defaults
+from shared import defaults
 from worker.backoff import calculate_delay
 
 
