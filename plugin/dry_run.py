@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from plex.client import PlexConnection
 from plex.exceptions import ConfigurationError, PlexUnreachable, StashUnavailable
 from plex.item_state import PlexItemState
-from plugin.tasks import TaskError
+from plugin.protocol import TaskError
 from shared.log import create_logger, log_progress
 from worker.queue import pending_jobs
 from worker.sync import BULK_INDEX_THRESHOLD, SceneSync

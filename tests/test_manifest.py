@@ -106,9 +106,9 @@ def test_hooks_on_scene_create_and_update(manifest):
 
 
 def test_every_task_mode_exists_in_the_task_table(manifest):
-    from plugin.tasks import _task_table
+    from plugin.tasks import task_table
 
-    table = _task_table()
+    table = task_table()
     modes = [task["defaultArgs"]["mode"] for task in manifest["tasks"]]
     assert modes, "no tasks"
     for mode in modes:
