@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
-from shared.defaults import MAX_PASSES, MAX_PAUSED_PASSES, MAX_WAIT_FOR_RETRY_SECONDS
+from shared.defaults import MAX_PASSES, MAX_PAUSED_PASSES
 from shared.log import create_logger
 from worker.dlq import DeadLetterQueue
 from worker.handover import wait_while_holding
@@ -36,7 +36,7 @@ def run_drain(data_dir: str, config: Any, sync: SyncFn, *, progress: Optional[Pr
     """Drain the queue in ``data_dir``; ``None`` if another drain holds the lock.
 
     ``linger``: see :meth:`SyncWorker.drain`. ``max_wait``: wait up to this long for
-    jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`). Both only
+    jobs whose retry time is near (see :data:`shared.defaults.MAX_WAIT_FOR_RETRY_SECONDS`). Both only
     while ``may_hold()`` (a :class:`worker.handover.QueueWatch`) says no other job
     waits in Stash's job queue; once it says one does, the drain ends, leaving every
     job queued (the caller asks for another drain if some are ready).
