@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         except ModuleNotFoundError as exc:
             problem = import_error_problem(exc)
         except Exception as exc:  # outside the task's own choke point: still one plugin JSON
-            from plugin.tasks import describe_unexpected
+            from plugin.protocol import describe_unexpected
 
             problem = describe_unexpected(exc)
     log_error(problem)

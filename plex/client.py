@@ -32,15 +32,12 @@ from plex.exceptions import (  # noqa: E402
 )
 from plex.item_state import ListedItem, PlexItemState, Section, parse_item, parse_listing, parse_sections  # noqa: E402
 from plex.media_types import MOVIE, MediaType  # noqa: E402
+from shared.defaults import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, PLEX_PAGE_SIZE  # noqa: E402
 from shared.log import create_logger  # noqa: E402
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("plex")
 
 T = TypeVar("T")
-PAGE_SIZE = 1000
-_MAX_RETRY_AFTER = 600.0
-#: A 429 without a usable Retry-After: wait this long.
-_DEFAULT_RETRY_AFTER = 5.0
 # OpenSSL's verify codes for a certificate issued to another host name / IP address.
 _NAME_MISMATCH_CODES = {62, 64}
 # OpenSSL's reasons when the other side answered a TLS hello with plain HTTP.
@@ -54,7 +51,7 @@ def _retry_after(response: requests.Response | None) -> float | None:
         return None
     value = response.headers.get("Retry-After", "")
     try:
-        return min(float(value), _MAX_RETRY_AFTER) if value else None
+        return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else None
     except ValueError:
         return None
 
@@ -121,7 +118,7 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
     if isinstance(exc, plex_errors.BadRequest) or isinstance(exc, requests.exceptions.HTTPError):
         if status == 429:
             return RateLimited(f"{where} asked us to slow down (HTTP 429)",
-                               retry_after=_retry_after(response) or _DEFAULT_RETRY_AFTER)
+                               retry_after=_retry_after(response) or DEFAULT_RETRY_AFTER_SECONDS)
         if status is not None and status >= 500:
             return PlexUnreachable(f"{where} failed (HTTP {status})", retry_after=_retry_after(response))
         return PermanentError(f"{where} rejected the request (HTTP {status})")
@@ -243,7 +240,7 @@ class PlexConnection:
             self._sections = chosen
         return self._sections
 
-    def list_section(self, section_id: str, page_size: int = PAGE_SIZE,
+    def list_section(self, section_id: str, page_size: int = PLEX_PAGE_SIZE,
                      media: MediaType = MOVIE) -> Iterator[ListedItem]:
         """Every item of type ``media`` in a section, page by page."""
         start = 0

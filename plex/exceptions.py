@@ -8,7 +8,7 @@ become these.
 
 from __future__ import annotations
 
-from worker import defaults
+from shared import defaults
 
 
 class PlexSyncError(Exception):

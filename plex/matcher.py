@@ -19,16 +19,12 @@ from plex.client import PlexConnection
 from plex.exceptions import PermanentError, PlexNotFound
 from plex.path_index import IndexedPart, PathIndex
 from plex.paths import basename, common_suffix_depth, mapped_files, normalize, same_file
+from shared.defaults import DURATION_TOLERANCE_MS
 from shared.log import create_logger
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("matcher")
 
 _MAX_LISTED_CANDIDATES = 5
-
-
-#: Stash and Plex measure a file's duration separately (ffprobe vs Plex's scanner):
-#: durations this close (ms) count as the same.
-DURATION_TOLERANCE_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -146,6 +142,17 @@ def as_stash_files(files: Sequence[StashFile | str]) -> list[StashFile]:
     return [f if isinstance(f, StashFile) else StashFile(str(f)) for f in files]
 
 
+def indexed_parts(index: PathIndex, wanted: Sequence[str]) -> list[tuple[str, IndexedPart]]:
+    """The exact-path look-up both sync and reconcile use: each of ``wanted`` (Plex paths,
+    primary first) that the index holds, with its item's part; the first pair decides."""
+    found: list[tuple[str, IndexedPart]] = []
+    for path in wanted:
+        parts = index.lookup(path)
+        if parts:
+            found.append((path, parts[0]))
+    return found
+
+
 @dataclass(frozen=True)
 class Match:
     """Where a scene lives in Plex."""
@@ -189,10 +196,11 @@ class Matcher:
 
     def from_index(self, stash_files: Sequence[StashFile | str]) -> Match | None:
         """The item by exact path from the cached index alone (no request), or ``None``."""
-        for path in self.plex_paths([f.path for f in as_stash_files(stash_files)]):
-            for part in self.index.lookup(path):
-                return Match(part.rating_key, part.section_id, part.path, "exact")
-        return None
+        found = indexed_parts(self.index, self.plex_paths([f.path for f in as_stash_files(stash_files)]))
+        if not found:
+            return None
+        part = found[0][1]
+        return Match(part.rating_key, part.section_id, part.path, "exact")
 
     def _ask_plex(self, path: str) -> Match | None:
         for section in self.plex.sections():

@@ -9,11 +9,16 @@ only at a folder boundary (``/media`` never matches ``/media2/x``).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
-
-from validation.config import PathMapping
+from typing import Iterable, NamedTuple, Sequence
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class PathMapping(NamedTuple):
+    """One ``stash_prefix => plex_prefix`` rule."""
+
+    stash_prefix: str
+    plex_prefix: str
 
 
 def is_windows_path(path: str) -> bool:

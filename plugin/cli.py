@@ -267,7 +267,7 @@ def _stash_client(ns: argparse.Namespace) -> Any:
 
 def _settings_from_stash(stash: Any) -> dict[str, Any]:
     """PlexSync's settings as stored in Stash; raises ``TaskError`` (logged) if Stash says no."""
-    from plugin.tasks import TaskError
+    from plugin.protocol import TaskError
     from shared.log import create_logger
     from stash.client import StashAuthError, StashError, StashUnreachable
 
@@ -329,14 +329,15 @@ def run(ns: argparse.Namespace) -> int:
         log_error(import_error_problem(exc, in_stash=False))
         return EXIT_ERROR
     except Exception as exc:  # outside any task (settings, data folder): still one short line
-        from plugin.tasks import describe_unexpected
+        from plugin.protocol import describe_unexpected
 
         log_error(describe_unexpected(exc))
         return EXIT_ERROR
 
 
 def _run_task(ns: argparse.Namespace, log_warn: Any, log_error: Any) -> int:
-    from plugin.tasks import READ_ONLY_TASKS, TaskError, make_context, run_task, task_table
+    from plugin.protocol import TaskError
+    from plugin.tasks import READ_ONLY_TASKS, make_context, run_task, task_table
     from shared.datadir import resolve_data_dir
     from shared.log import redact
 

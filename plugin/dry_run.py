@@ -21,7 +21,7 @@ from plex.diff import EditParams, request_changes
 from plex.exceptions import ConfigurationError, PlexUnreachable, RateLimited, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.media_types import FIELD_LABELS, POSTER_FIELD
-from plugin.tasks import TaskError
+from plugin.protocol import TaskError
 from shared.log import create_logger, log_progress
 from worker.jobs import due_at, is_due
 from worker.queue import pending_jobs

@@ -6,10 +6,12 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from plugin.protocol import TaskError
 from shared.datadir import default_data_dir
+from shared.defaults import LINGER_SECONDS, MAX_WAIT_FOR_RETRY_SECONDS
 from shared.log import create_logger, log_progress
 from worker.auto_purge import maybe_auto_purge
-from worker.drain import MAX_WAIT_FOR_RETRY_SECONDS, due_jobs_waiting, run_drain
+from worker.drain import due_jobs_waiting, run_drain
 from worker.handover import QueueWatch
 from worker.jobs import PUSH_SCENE
 from worker.lock import DrainLock
@@ -21,9 +23,6 @@ if TYPE_CHECKING:
     from worker.sync import SceneSync
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
-
-#: Keep polling an empty queue this long: hooks of a bulk edit keep adding jobs.
-LINGER_SECONDS = 2.0
 
 
 def _adopt_stray_jobs(ctx: Any) -> None:
@@ -109,7 +108,5 @@ def run(ctx: Any) -> dict[str, Any]:
     if report.problem:
         # A stop for a setting, an open breaker or a lost Stash fails the task (Stash
         # shows it as failed, the command line exits 1); the report goes along.
-        from plugin.tasks import TaskError
-
         raise TaskError(report.problem, output=output)
     return output

@@ -1,4 +1,4 @@
-"""Stash's plugin output protocol: exactly one JSON object on stdout."""
+"""Stash's plugin output protocol: exactly one JSON object on stdout, and how a failure is told."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from shared.log import redact
+from shared.log import create_logger, is_verbose, redact
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
 
 
 def respond(output: Any = None, error: str | None = None) -> int:
@@ -18,3 +20,26 @@ def respond(output: Any = None, error: str | None = None) -> int:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str))
     sys.stdout.flush()
     return 1 if error else 0
+
+
+class TaskError(Exception):
+    """A task cannot run or failed; the message is for the user.
+
+    A task raises it to fail cleanly; :func:`plugin.tasks.run_task` logs it and raises it
+    on, and :func:`plugin.tasks.make_context` raises it already logged. ``output``: what
+    the task did before it failed (a drain's report), still returned to Stash beside the error.
+    """
+
+    def __init__(self, message: str, output: Any = None) -> None:
+        super().__init__(message)
+        self.output = output
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One line for an exception nothing classified; the traceback at debug level."""
+    if is_verbose():
+        # Hook path: traceback is imported only when a traceback is actually wanted.
+        import traceback
+
+        log_debug("".join(traceback.format_exception(exc)).rstrip())
+    return f"PlexSync failed unexpectedly: {type(exc).__name__}: {exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin.protocol import TaskError
 from plugin.tasks_common import request_drain
 from shared.log import create_logger, log_progress
 
@@ -23,7 +24,6 @@ def run(ctx: Any) -> dict[str, Any]:
     """Reconcile the ``scope`` argument (default ``changed``); ``dry_run`` queues nothing."""
     from plex.client import PlexConnection
     from plex.exceptions import PlexSyncError
-    from plugin.tasks import TaskError
     from reconciliation.reconcile import SCOPES, reconcile
 
     scope = str(ctx.args.get("scope") or "changed").strip().lower()

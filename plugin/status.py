@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from plex.media_types import MOVIE
+from plugin.protocol import describe_unexpected
 from shared.jsonfile import CorruptStateError, read_json
 from shared.log import create_logger
 from validation.config import ConfigError
@@ -69,8 +70,6 @@ def plex_summary(config: Any) -> dict[str, Any]:
     except PlexSyncError as exc:
         return {"reachable": False, "error": str(exc), "error_type": type(exc).__name__}
     except Exception as exc:  # a bug, but Status must still report the rest
-        from plugin.tasks import describe_unexpected
-
         return {"reachable": False, "error": describe_unexpected(exc), "error_type": type(exc).__name__}
     finally:
         plex.close()

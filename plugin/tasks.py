@@ -10,14 +10,13 @@ same table through :func:`run_task`.
 from __future__ import annotations
 
 import os
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from plugin.protocol import respond
+from plugin.protocol import TaskError, describe_unexpected, respond
 from plugin.tasks_common import request_drain_if_due, request_recovery
 from shared.datadir import ensure_private_dir, resolve_data_dir
-from shared.log import create_logger, is_verbose, route_warnings, set_verbose
+from shared.log import create_logger, route_warnings, set_verbose
 from stash.client import StashClient, StashConnection, StashError
 from validation.config import ConfigError, PlexSyncConfig
 from validation.stash_input import PluginInput, validate_plugin_input
@@ -46,19 +45,6 @@ class TaskContext:
 
 
 TaskFn = Callable[[TaskContext], Any]
-
-
-class TaskError(Exception):
-    """A task cannot run or failed; the message is for the user.
-
-    A task raises it to fail cleanly; :func:`run_task` logs it and raises it on, and
-    :func:`make_context` raises it already logged. ``output``: what the task did before
-    it failed (a drain's report), still returned to Stash beside the error.
-    """
-
-    def __init__(self, message: str, output: Any = None) -> None:
-        super().__init__(message)
-        self.output = output
 
 
 def task_table() -> dict[str, TaskFn]:
@@ -135,13 +121,6 @@ def run_task(fn: TaskFn, context: TaskContext) -> Any:
         message = describe_unexpected(exc)
     log_error(message)
     raise TaskError(message, output=output) from None
-
-
-def describe_unexpected(exc: BaseException) -> str:
-    """One line for an exception nothing classified; the traceback at debug level."""
-    if is_verbose():
-        log_debug("".join(traceback.format_exception(exc)).rstrip())
-    return f"PlexSync failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
 def _check_reconcile_schedule(ctx: TaskContext) -> None:

@@ -32,9 +32,9 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from plex.client import PlexConnection
 from plex.exceptions import PlexSyncError
 from plex.item_state import ListedItem
-from plex.matcher import StashFile, match_by_name
+from plex.matcher import StashFile, indexed_parts, match_by_name
 from plex.path_index import IndexedPart, PathIndex, index_signature
-from plex.paths import map_path, mapped_files, normalize, parent
+from plex.paths import is_under, map_path, mapped_files, normalize, parent
 from reconciliation import state as reconcile_state
 from reconciliation.compare import (
     DRIFT_MARK, DRIFTED_IN_PLEX, MISSING_IN_PLEX, IN_SYNC, ListingDigest, Verdict,
@@ -42,6 +42,9 @@ from reconciliation.compare import (
 )
 from reconciliation.prefetch import Prefetch, batched
 from reconciliation.summary import ReconcileSummary
+from shared.defaults import (
+    ENQUEUE_BATCH, LISTING_AHEAD, LISTING_BATCH, MAX_SCAN_FOLDERS, PREFETCH_PAGES, PROGRESS_EVERY, STASH_PAGE_SIZE,
+)
 from shared.log import create_logger
 from stash.client import StashClient
 from worker.dlq import DeadLetterQueue
@@ -55,21 +58,9 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("reconcile")
 
 SCOPES = ("changed", "all", "missing")
 UPDATE_TYPE = "reconcile"
-PAGE_SIZE = 1000
 #: *changed* re-reads scenes updated this long before the cursor: Stash compares
 #: ``updated_at`` as text in its local offset, and clocks and DST shifts wobble.
 CURSOR_OVERLAP = timedelta(hours=1)
-#: More folders to scan than this: scan the library folders that hold them instead.
-MAX_SCAN_FOLDERS = 50
-#: Jobs written to the queue per transaction.
-ENQUEUE_BATCH = 1000
-#: Stash pages read ahead (each ~1,000 scenes, a few MB).
-PREFETCH_PAGES = 3
-#: Plex listing: items handed over per batch, and batches read ahead (~2 pages).
-LISTING_BATCH = 500
-LISTING_AHEAD = 4
-#: Progress is reported after every this many scenes (a page is 1,000).
-PROGRESS_EVERY = 20
 #: The error type the worker dead-letters a scene Plex has no item for.
 NOT_FOUND_ERROR = "PlexNotFound"
 
@@ -158,7 +149,8 @@ class Reconciler:
         try:
             updated_after = self._updated_after()
             # Stash starts answering while Plex is listed: the first pages are ready after.
-            pages = Prefetch(self._pages(updated_after), PREFETCH_PAGES, "stash-pages")
+            pages = Prefetch(self.stash.scene_pages(STASH_PAGE_SIZE, updated_after=updated_after), PREFETCH_PAGES,
+                             "stash-pages")
             listed = time.perf_counter()
             self._list_plex()
             summary.timings["plex_listing"] = time.perf_counter() - listed
@@ -230,16 +222,6 @@ class Reconciler:
         finally:
             dlq.close()
 
-    def _pages(self, updated_after: Optional[str]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """Stash's pages in id order: (total count, scenes)."""
-        page = 1
-        while True:
-            count, scenes = self.stash.find_scenes(page, PAGE_SIZE, updated_after=updated_after, sort="id")
-            yield count, scenes
-            if not scenes or page * PAGE_SIZE >= count:
-                return
-            page += 1
-
     def _walk_stash(self, pages: Iterable[tuple[int, list[dict[str, Any]]]]) -> None:
         total = 0
         for count, scenes in pages:
@@ -268,17 +250,14 @@ class Reconciler:
             summary.no_files += 1
             return
         wanted = mapped_files(files, self.config.path_mappings, case_insensitive=self.config.path_case_insensitive)
-        part: Optional[IndexedPart] = None
-        for path in wanted:
-            parts = self.index.lookup(path)
-            if parts:
-                # Every file counts: another scene's name fallback must not take it.
-                self.claimed.setdefault(self._key(path), int(scene["id"]))
-                part = part or parts[0]
-        if part is None:
+        found = indexed_parts(self.index, wanted)
+        # Every file counts: another scene's name fallback must not take it.
+        for path, _part in found:
+            self.claimed.setdefault(self._key(path), int(scene["id"]))
+        if not found:
             self.deferred.append(scene)
             return
-        self._judge(scene, part)
+        self._judge(scene, found[0][1])
 
     def _judge(self, scene: dict[str, Any], part: IndexedPart) -> None:
         summary = self.summary
@@ -398,19 +377,16 @@ class Reconciler:
         sections = self.plex.sections()
         case = self.config.path_case_insensitive
 
-        def under(path: str, root: str) -> bool:
-            p, r = normalize(path, case_insensitive=case), normalize(root, case_insensitive=case)
-            return p == r or p.startswith(r.rstrip("/") + "/")
-
         targets: dict[tuple[str, str], None] = {}
         if len(self.folders) > MAX_SCAN_FOLDERS:
             for section in sections:
                 for location in section.locations:
-                    if any(under(folder, location) for folder in self.folders):
+                    if any(is_under(folder, location, case_insensitive=case) for folder in self.folders):
                         targets[(section.id, location)] = None
         else:
             for folder in self.folders:
-                inside = [s for s in sections if any(under(folder, loc) for loc in s.locations)]
+                inside = [s for s in sections
+                          if any(is_under(folder, loc, case_insensitive=case) for loc in s.locations)]
                 for section in inside or sections:
                     targets[(section.id, folder)] = None
         self.summary.scans_requested = len(targets)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 
 from reconciliation.state import last_run_at, read_state, update_state
+from shared.defaults import FULL_RECONCILE_EVERY
 from shared.log import create_logger
 from stash.client import StashClient, StashError
 
@@ -28,8 +29,6 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("scheduler")
 
 #: Seconds between automatic reconciles, by the *Automatic reconcile* setting.
 INTERVALS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0}
-#: A full reconcile runs at least this often whenever the schedule is on.
-FULL_RECONCILE_EVERY = 7 * 86400.0
 TASK_CHANGED = "Reconcile: changed scenes"
 TASK_ALL = "Reconcile: all scenes"
 

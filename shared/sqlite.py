@@ -7,9 +7,8 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
 
+from shared.defaults import SQLITE_LOCK_TIMEOUT_SECONDS
 from shared.sqlite_files import open_or_quarantine, private_file
-
-LOCK_TIMEOUT = 30.0
 
 
 def connect(path: str, schema: str) -> sqlite3.Connection:
@@ -17,7 +16,7 @@ def connect(path: str, schema: str) -> sqlite3.Connection:
     a generous lock wait (several plugin processes share the files); apply ``schema``.
 
     Raises ``sqlite3.DatabaseError`` (connection closed) when the file is corrupt."""
-    conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=SQLITE_LOCK_TIMEOUT_SECONDS, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(schema)

@@ -167,15 +167,21 @@ class StashClient:
         variables = {"scene_filter": {"path": {"value": path, "modifier": "EQUALS"}}}
         return list(self.execute(queries.SCENES_WITH_FILE, variables)["findScenes"]["scenes"])
 
-    def iter_scenes(self, per_page: int = 1000, *, updated_after: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every scene (updated after a time, if given), page by page, sorted by id."""
+    def scene_pages(self, per_page: int = 1000, *,
+                    updated_after: str | None = None) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """Every scene (updated after a time, if given) as pages sorted by id: (total count, scenes)."""
         page = 1
         while True:
             count, scenes = self.find_scenes(page, per_page, updated_after=updated_after, sort="id")
-            yield from scenes
+            yield count, scenes
             if not scenes or page * per_page >= count:
                 return
             page += 1
+
+    def iter_scenes(self, per_page: int = 1000, *, updated_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every scene (updated after a time, if given), page by page, sorted by id."""
+        for _count, scenes in self.scene_pages(per_page, updated_after=updated_after):
+            yield from scenes
 
     def job_queue(self) -> list[dict[str, Any]]:
         """The jobs in Stash's job queue (``id``, ``status``, ``description``, ``addTime``)."""

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker import defaults
+from shared import defaults
 from worker.backoff import calculate_delay
 
 

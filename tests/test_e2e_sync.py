@@ -499,7 +499,7 @@ def test_breaker_half_opens_by_itself_once_the_recovery_time_passed(synced):
     synced.plex.set_down(False)
 
     # Move the breaker's clock back past its recovery timeout (60 s) rather than wait.
-    from worker.defaults import BREAKER_RECOVERY_TIMEOUT
+    from shared.defaults import BREAKER_RECOVERY_TIMEOUT
 
     state = synced.breaker()
     state["opened_at"] -= BREAKER_RECOVERY_TIMEOUT + 1

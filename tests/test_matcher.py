@@ -281,3 +281,18 @@ def test_a_scene_without_files_is_permanent(plex_emu, make_matcher):
     with pytest.raises(PermanentError):
         make_matcher().match([])
     assert plex_emu.requests == []
+
+
+def test_indexed_parts_gives_each_indexed_path_primary_first(data_dir):
+    """The one exact-path look-up sync and reconcile share: every wanted path the index
+    holds (reconcile claims each), in the scene's file order (the first decides)."""
+    from plex.matcher import indexed_parts
+
+    index = PathIndex(data_dir, case_insensitive=False, signature="test")
+    try:
+        index.add([ListedItem("10", "1", ("/m/a.mkv",), {}), ListedItem("11", "1", ("/m/c.mkv",), {})])
+        found = indexed_parts(index, ["/m/b.mkv", "/m/c.mkv", "/m/a.mkv"])
+        assert [(path, part.rating_key) for path, part in found] == [("/m/c.mkv", "11"), ("/m/a.mkv", "10")]
+        assert indexed_parts(index, ["/m/none.mkv"]) == []
+    finally:
+        index.close()

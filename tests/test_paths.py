@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from plex.paths import (
     basename, common_suffix_depth, is_under, is_windows_path, map_path, mapped_files, normalize, parent, same_file,
 )
-from validation.config import PathMapping as M
+from plex.paths import PathMapping as M
 
 # One path component: no separators, not empty, not a drive ("x:") so POSIX paths stay POSIX.
 component = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\:"),

@@ -31,3 +31,21 @@ def test_nothing_configured_is_no_settings_silently(configuration, capsys):
     client.execute = lambda query, variables=None: {"configuration": configuration}
     assert client.plugin_settings() == {}
     assert capsys.readouterr().err == ""
+
+
+def test_scene_pages_reads_every_page_in_id_order_with_the_total():
+    """The one paging loop: reconcile reads pages (it reports progress against the total),
+    iter_scenes the same pages flattened."""
+    from sandbox.stash_server import StashServer
+
+    server = StashServer().start()
+    try:
+        ids = [int(server.add_scene(title=f"s{i}", files=[f"/v/{i}.mp4"])) for i in range(5)]
+        client = StashClient(StashConnection(host=server.host, port=server.port, api_key=server.api_key),
+                             timeout=10.0)
+        pages = list(client.scene_pages(2))
+        assert [count for count, _ in pages] == [5, 5, 5]
+        assert [[int(s["id"]) for s in scenes] for _, scenes in pages] == [ids[0:2], ids[2:4], ids[4:5]]
+        assert [int(s["id"]) for s in client.iter_scenes(2)] == ids
+    finally:
+        server.stop()

@@ -22,7 +22,7 @@ from sandbox.stash_server import StashServer
 from tests.sync_support import (
     EDIT, LISTING, METADATA, MOVIES, PLEX_TOKEN, POSTER, REFRESH, edits, plex_config, stash_client,
 )
-from worker.defaults import FOLDER_SCAN_WINDOW_SECONDS
+from shared.defaults import FOLDER_SCAN_WINDOW_SECONDS
 from worker.sync import SceneSync
 
 STASH = "/stash/videos"

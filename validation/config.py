@@ -13,25 +13,19 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from plex.paths import PathMapping
+from shared import defaults
 from shared.log import create_logger, register_secret
-from worker import defaults
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("config")
 
 PLUGIN_ID = "plexsync"
 ReconcileInterval = Literal["off", "hourly", "daily", "weekly"]
-
-
-class PathMapping(NamedTuple):
-    """One ``stash_prefix => plex_prefix`` rule."""
-
-    stash_prefix: str
-    plex_prefix: str
 
 
 class ConfigError(ValueError):

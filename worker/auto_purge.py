@@ -11,7 +11,7 @@ import time
 
 from shared.jsonfile import CorruptStateError, read_json, write_json_atomic
 from shared.log import create_logger
-from worker.defaults import DLQ_AUTO_PURGE_INTERVAL_SECONDS
+from shared.defaults import DLQ_AUTO_PURGE_INTERVAL_SECONDS
 from worker.dlq import DeadLetterQueue
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("dlq")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from worker import defaults
+from shared import defaults
 
 # 2**64 already exceeds any sane cap; clamping keeps the arithmetic small.
 _MAX_EXPONENT = 64

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
+from shared.defaults import MAX_PASSES, MAX_PAUSED_PASSES
 from shared.log import create_logger
 from worker.dlq import DeadLetterQueue
 from worker.handover import wait_while_holding
@@ -24,18 +25,6 @@ if TYPE_CHECKING:
     from validation.config import PlexSyncConfig
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("drain")
-
-# A drain that keeps finding new work (another hook between passes) stops after
-# this many passes; the next hook or task carries on.
-MAX_PASSES = 10
-#: Passes that ended because Plex asked us to slow down (HTTP 429) do not count toward
-#: MAX_PASSES (a burst of 429s is one per pass); this bounds them instead.
-MAX_PAUSED_PASSES = 60
-#: When only jobs waiting to retry remain and the next is due this soon (Plex is
-#: scanning a new file, a 429 asked us to wait), the drain waits for it rather
-#: than leaving it for the next save, which may be hours away — but only while no
-#: other job waits in Stash's job queue (see :mod:`worker.handover`).
-MAX_WAIT_FOR_RETRY_SECONDS = 60.0
 
 
 def due_jobs_waiting(data_dir: str) -> bool:
@@ -52,7 +41,7 @@ def run_drain(data_dir: str, config: PlexSyncConfig, handlers: Union[Handlers, H
     for scene pushes); ``None`` if another drain holds the lock.
 
     ``linger``: see :meth:`SyncWorker.drain`. ``max_wait``: wait up to this long for
-    jobs whose retry time is near (see :data:`MAX_WAIT_FOR_RETRY_SECONDS`). Both only
+    jobs whose retry time is near (see :data:`shared.defaults.MAX_WAIT_FOR_RETRY_SECONDS`). Both only
     while ``may_hold()`` (a :class:`worker.handover.QueueWatch`) says no other job
     waits in Stash's job queue; once it says one does, the drain ends, leaving every
     job queued (the caller asks for another drain if some are ready).

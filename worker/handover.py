@@ -12,12 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable, Mapping, Optional
 
+from shared.defaults import HANDOVER_POLL_SECONDS
 from shared.log import create_logger
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("handover")
 
-#: How often a waiting or lingering drain asks Stash whether another job waits.
-HANDOVER_POLL_SECONDS = 1.0
 
 #: Status Stash gives a job that is queued and not yet started.
 WAITING_STATUS = "READY"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from plex.exceptions import PlexSyncError, StashUnavailable, TransientError
 from shared.log import create_logger, is_verbose, redact
-from worker import defaults
+from shared import defaults
 from worker.circuit_breaker import CircuitBreaker
 from worker.jobs import PUSH_SCENE, coalesces, describe, due_at, is_due, key_of, kind_of
 from worker.retry_policy import Action, classify, pause_delay, retry_budget, retry_decision, retry_job

@@ -18,6 +18,7 @@ import sqlite3
 import time
 
 from shared.datadir import ensure_private_dir
+from shared.defaults import SQLITE_LOCK_TIMEOUT_SECONDS
 from shared.sqlite_files import open_or_quarantine, private_file
 # Hook path: typing and dataclasses cost ~18 ms to import, so names used only in
 # annotations are imported for type checkers alone.
@@ -36,7 +37,6 @@ _CREATE = (
 _STATUS_INITED = 0
 _STATUS_UNACK = 2
 _PICKLE_PROTOCOL = 4  # persistqueue.serializers.pickle.protocol
-_LOCK_TIMEOUT = 30.0
 _PRAGMA_ATTEMPTS = 50
 
 
@@ -58,7 +58,7 @@ def _connect(data_dir: str) -> sqlite3.Connection:
 
 def _open(path: str) -> sqlite3.Connection:
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # gone after a quarantine
-    conn = sqlite3.connect(path, timeout=_LOCK_TIMEOUT, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=SQLITE_LOCK_TIMEOUT_SECONDS, isolation_level=None)
     # Switching to WAL takes an exclusive lock and does not wait on the busy
     # handler; many hooks starting at once on a new file must retry it.
     try:
@@ -174,7 +174,7 @@ class JobQueue:
 
         _connect(data_dir).close()  # WAL + table, with the retry above
         self.data_dir = data_dir
-        self._queue = SQLiteAckQueue(queue_path(data_dir), auto_resume=resume_unacked, timeout=_LOCK_TIMEOUT)
+        self._queue = SQLiteAckQueue(queue_path(data_dir), auto_resume=resume_unacked, timeout=SQLITE_LOCK_TIMEOUT_SECONDS)
 
     def put(self, job: dict[str, Any]) -> None:
         """Append ``job``."""

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
 from plex.exceptions import PlexSyncError
-from worker import defaults
+from shared import defaults
 from worker.backoff import calculate_delay
 from worker.jobs import due_at
 

@@ -11,16 +11,13 @@ import os
 import time
 from typing import Any
 
+from shared.defaults import SAVE_EVERY_CHANGES, SAVE_INTERVAL_SECONDS
 from shared.jsonfile import CorruptStateError, read_json, write_json_atomic
 from shared.log import create_logger
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("stats")
 
 STATS_FILE = "stats.json"
-#: A kill loses at most this many changes…
-SAVE_EVERY_CHANGES = 50
-#: …or this many seconds of them (each save is one small fsynced file).
-SAVE_INTERVAL_SECONDS = 1.0
 COUNTERS = ("succeeded", "retried", "dead_lettered", "superseded", "outages", "drains")
 
 

@@ -21,19 +21,15 @@ from plex.matcher import Match, Matcher, StashFile
 from plex.media_types import MOVIE
 from plex.path_index import PathIndex, index_signature
 from plex.paths import is_under, map_path, normalize, parent, same_file, stash_paths_for
+from shared.defaults import (
+    BULK_INDEX_THRESHOLD, FOLDER_SCAN_WINDOW_SECONDS, MAX_POSTER_BYTES, SCAN_STAMP_MAX_AGE,
+)
 from shared.log import create_logger
 from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
-from worker.defaults import FOLDER_SCAN_WINDOW_SECONDS
 from worker.mapping import desired_metadata
 from worker.sync_state import SyncRecord, SyncState
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("sync")
-
-#: When this many jobs wait, list each section once instead of one look-up per scene.
-BULK_INDEX_THRESHOLD = 50
-_MAX_POSTER_BYTES = 20 * 1024 * 1024
-#: Seconds between two readings of the sections' ``scannedAt`` within one drain.
-SCAN_STAMP_MAX_AGE = 5.0
 
 
 def image_kind(data: bytes) -> str | None:
@@ -200,7 +196,7 @@ class SceneSync:
             log_warn(f"Scene {scene.get('id')}: cover not available from Stash ({exc}); poster left as is")
             return None, None
         kind = image_kind(data)
-        if kind is None or not content_type.startswith("image/") or len(data) > _MAX_POSTER_BYTES:
+        if kind is None or not content_type.startswith("image/") or len(data) > MAX_POSTER_BYTES:
             # Never upload a video preview or an error page as a poster.
             log_warn(f"Scene {scene.get('id')}: the cover is not an image ({content_type or 'unknown type'}); "
                      "poster left as is")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import time
 
+from shared.defaults import PENDING_STALE_SECONDS
 from worker.lock import drain_running
 
 PENDING_FILE = "drain_requested"
-PENDING_STALE_SECONDS = 600.0
 RETRY_DUE_FILE = "retry_due"
 
 
