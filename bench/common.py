@@ -48,3 +48,14 @@ def save(name: str, data: dict[str, Any]) -> Path:
 def routes(counts: dict[tuple[str, str], int]) -> dict[str, int]:
     """A request Counter keyed by (method, route) as ``{"GET /x": n}``."""
     return {f"{m} {r}": n for (m, r), n in sorted(counts.items())}
+
+
+def wait_until_in_plex(sb: Any, scene: Any, title: str, *, since: float, timeout: float,
+                       poll: float = 0.01) -> float:
+    """Poll the Plex emulator until ``scene``'s item shows ``title``; seconds since ``since``
+    (a ``time.perf_counter()``). A bench measures this, so it polls rather than waits."""
+    while sb.plex_item(scene)["title"] != title:
+        if time.perf_counter() - since > timeout:
+            raise TimeoutError(f"'{title}' not in Plex after {timeout:.0f} s")
+        time.sleep(poll)
+    return time.perf_counter() - since

@@ -21,7 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, save
+from bench.common import RESULTS, save, wait_until_in_plex
 from sandbox.harness import PROJECT_ROOT, Sandbox
 from sandbox.runner import PluginRunner
 
@@ -81,11 +81,7 @@ def main() -> None:
                 scene = present[i]
                 title = f"{scene.title} (edit {i})"
                 sb.edit(scene, title=title)
-                while sb.plex_item(scene)["title"] != title:
-                    if time.perf_counter() - t0 > 180:
-                        raise TimeoutError(f"save {i} not in Plex after 180 s")
-                    time.sleep(0.01)
-                latencies.append(time.perf_counter() - t0)
+                latencies.append(wait_until_in_plex(sb, scene, title, since=t0, timeout=180))
             time.sleep(max(0.0, args.gap - (time.perf_counter() - t0)))
         sb.runner.wait_for_jobs(timeout=900)
         total = time.perf_counter() - started

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench.common import save, summary_ms
+from bench.common import save, summary_ms, wait_until_in_plex
 from sandbox.harness import Sandbox
 
 
@@ -32,11 +32,7 @@ def main() -> None:
             title = f"{scene.title} — edit {i}"
             saved = time.perf_counter()
             sb.edit(scene, title=title)
-            while sb.plex_item(scene)["title"] != title:
-                if time.perf_counter() - saved > 60:
-                    raise TimeoutError(f"edit {i} not in Plex after 60 s")
-                time.sleep(0.005)
-            latencies.append(time.perf_counter() - saved)
+            latencies.append(wait_until_in_plex(sb, scene, title, since=saved, timeout=60, poll=0.005))
             sb.runner.wait_for_jobs(timeout=120)
             time.sleep(max(0.0, args.gap - (time.perf_counter() - saved)))
     figures = {"save_to_plex": summary_ms(latencies), "gap_seconds": args.gap}
