@@ -40,14 +40,18 @@ def main() -> None:
     n = args.scenes
     with Sandbox(scenes=n, seed=13, job_queue="sync") as sb:
         sb.queue_everything()
+        sb.stash.reset_queries()
         first_seconds, first_routes = _drain(sb)
+        first_stash_queries = len(sb.stash.queries)  # GraphQL requests during the drain
 
         rng = random.Random(5)
         changed = rng.sample(sb.world.scenes, max(1, round(n * args.changed)))
         for scene in changed:
             sb.stash.update_scene(scene.stash_id, details=(scene.details or "") + " (re-cut)")
         sb.queue_everything()
+        sb.stash.reset_queries()
         resync_seconds, resync_routes = _drain(sb)
+        resync_stash_queries = len(sb.stash.queries)
 
     writes = {k: v for k, v in resync_routes.items() if k.startswith(("PUT", "POST"))}
     unchanged = n - len(changed)
@@ -55,10 +59,12 @@ def main() -> None:
     figures = {
         "scenes": n,
         "first_sync": {"seconds": round(first_seconds, 2), "scenes_per_s": round(n / first_seconds, 1),
-                       "plex_requests": first_routes},
+                       "plex_requests": first_routes,
+                       "stash_queries_per_scene": round(first_stash_queries / n, 4)},
         "resync_10pct_changed": {
             "seconds": round(resync_seconds, 2), "scenes_per_s": round(n / resync_seconds, 1),
             "changed": len(changed), "unchanged": unchanged, "plex_requests": resync_routes,
+            "stash_queries_per_scene": round(resync_stash_queries / n, 4),
             "requests_per_changed_scene": per_changed,
             # Every write belongs to a changed scene when this is 0.
             "writes_per_unchanged_scene": round((sum(writes.values()) - len(changed)) / max(unchanged, 1), 3),
@@ -67,6 +73,7 @@ def main() -> None:
     }
     print(f"{n} scenes — first sync {first_seconds:.1f}s ({n / first_seconds:.0f} scenes/s); "
           f"re-sync with {len(changed)} changed {resync_seconds:.1f}s ({n / resync_seconds:.0f} scenes/s)")
+    print(f"Stash queries per scene: first sync {first_stash_queries / n:.4f}, re-sync {resync_stash_queries / n:.4f}")
     print(f"re-sync Plex requests: {resync_routes}")
     print(f"drain peak RSS {figures['drain_peak_rss_mb']} MB")
     save(f"full_sync_{n}", figures)

@@ -61,6 +61,12 @@ SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
 
 #: When this many jobs wait, list each section once instead of one look-up per scene.
 BULK_INDEX_THRESHOLD = 50
+#: A drain reads the scenes of its next this many jobs from Stash in one findScenes query.
+SCENE_BATCH_SIZE = 100
+#: Covers of a batch fetched from Stash at once (local HTTP; bounded so Stash is not flooded).
+COVER_FETCH_WORKERS = 4
+#: Cover bytes one batch may hold in memory; covers past it are fetched when their scene syncs.
+COVER_BATCH_MAX_BYTES = 64 * 1024 * 1024
 #: A Stash cover larger than this is not uploaded to Plex.
 MAX_POSTER_BYTES = 20 * 1024 * 1024
 #: Seconds between two readings of the sections' ``scannedAt`` within one drain.

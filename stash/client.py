@@ -12,7 +12,7 @@ from collections import namedtuple
 # annotations are imported for type checkers alone.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterator, Mapping
+    from typing import Any, Iterator, Mapping, Sequence
 
 from shared.log import create_logger
 from stash import queries
@@ -152,6 +152,21 @@ class StashClient:
     def find_scene(self, scene_id: int | str) -> dict[str, Any] | None:
         """One scene with the fields a sync needs, or ``None`` if it does not exist."""
         return self.execute(queries.FIND_SCENE, {"id": str(scene_id)}).get("findScene")
+
+    def find_scenes_by_id(self, scene_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The scenes with these ids, with the fields a sync needs, in one request.
+
+        Stash rejects the whole request (a :class:`StashError`) when one id does not exist.
+        """
+        if not scene_ids:
+            return []
+        data = self.execute(queries.FIND_SCENES_BY_ID, {"ids": [str(i) for i in scene_ids]})
+        return list(data["findScenes"]["scenes"])
+
+    def scene_ids_between(self, low: int, high: int) -> set[int]:
+        """The ids of the scenes that exist from ``low`` to ``high`` (inclusive), in one request."""
+        variables = {"scene_filter": {"id": {"value": int(low), "value2": int(high), "modifier": "BETWEEN"}}}
+        return {int(s["id"]) for s in self.execute(queries.SCENE_IDS_BETWEEN, variables)["findScenes"]["scenes"]}
 
     def find_scenes(self, page: int = 1, per_page: int = 1000, *, updated_after: str | None = None,
                     sort: str = "updated_at", direction: str = "ASC") -> tuple[int, list[dict[str, Any]]]:

@@ -19,6 +19,19 @@ FIND_SCENES = (
     " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes { " + SCENE_FIELDS + " } } }"
 )
 
+# The scenes of a drain's next jobs in one request. Stash rejects the whole request
+# when one id does not exist ("scene with id N not found").
+FIND_SCENES_BY_ID = (
+    "query FindScenesById($ids: [ID!]) {"
+    " findScenes(ids: $ids, filter: {per_page: -1}) { scenes { " + SCENE_FIELDS + " } } }"
+)
+
+# Which scene ids exist in a range (ids only): narrows a batch Stash rejected.
+SCENE_IDS_BETWEEN = (
+    "query SceneIdsBetween($scene_filter: SceneFilterType) {"
+    " findScenes(filter: {per_page: -1, sort: \"id\"}, scene_filter: $scene_filter) { scenes { id } } }"
+)
+
 # Scenes with a file at exactly one path (Stash compares folder and name with LIKE, so
 # the match ignores ASCII case: callers compare exactly).
 SCENES_WITH_FILE = (

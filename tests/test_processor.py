@@ -476,6 +476,25 @@ def test_change_queued_during_a_sync_is_synced_again(job_queue, dlq, config, dat
     assert report.superseded == 0 and report.synced == 2
 
 
+def test_change_queued_after_a_read_ahead_is_synced_again(job_queue, dlq, config, data_dir, make_job, frozen):
+    """A handler that read its scene ahead (a batch, before the run started) covers only
+    jobs queued before that read: a save in between must still run."""
+    read_ahead_at = time.time()
+    enqueue(data_dir, make_job(7))
+    frozen.tick(1)
+    enqueue(data_dir, make_job(7))  # saved after the batch read, before the first run
+    frozen.tick(1)
+
+    class ReadAhead(Sync):
+        def subject_read_at(self, job):
+            return read_ahead_at if len(self.calls) == 1 else None
+
+    sync = ReadAhead()
+    report = drain(job_queue, dlq, config, data_dir, sync)
+    assert sync.scenes == [7, 7]
+    assert report.superseded == 0 and report.synced == 2
+
+
 def test_failed_sync_does_not_supersede(job_queue, dlq, config, data_dir, make_job, frozen):
     enqueue(data_dir, make_job(7))
     enqueue(data_dir, make_job(7))

@@ -107,6 +107,15 @@ def build_breaker(data_dir: Optional[str]) -> CircuitBreaker:
     )
 
 
+def read_at(handler: Optional[Handler], job: dict[str, Any], started: float) -> float:
+    """When the run of ``job`` read its subject: ``started``, or earlier when the handler
+    read it ahead (its ``subject_read_at``), so only jobs queued before that read count
+    as covered by the run."""
+    reader = getattr(handler, "subject_read_at", None)
+    when = reader(job) if callable(reader) else None
+    return min(started, float(when)) if when is not None else started
+
+
 def as_handlers(handlers: Union[Handlers, Handler]) -> Handlers:
     """A handler table; a single callable handles scene pushes (the only kind before kinds)."""
     if isinstance(handlers, Mapping):
@@ -187,7 +196,7 @@ class SyncWorker:
                 outcome = self.process_job(job, table)
                 self._tally(report, outcome)
                 if outcome is Outcome.SYNCED:
-                    synced_at[key] = started
+                    synced_at[key] = read_at(table.get(kind_of(job)), job, started)
                 done += 1
                 if progress:
                     total = max(total, done)

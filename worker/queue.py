@@ -207,6 +207,16 @@ class JobQueue:
         finally:
             conn.close()
 
+    def peek_ready(self, limit: int) -> list[dict[str, Any]]:
+        """The next ``limit`` jobs :meth:`get` would take (due or not), without taking them."""
+        conn = _connect(self.data_dir)
+        try:
+            rows = conn.execute(f"SELECT data FROM {_TABLE} WHERE status < {_STATUS_UNACK} ORDER BY _id LIMIT ?",
+                                (int(limit),)).fetchall()
+        finally:
+            conn.close()
+        return [pickle.loads(blob) for (blob,) in rows]
+
     def compact(self) -> None:
         """Delete acked rows so the file does not grow forever."""
         self._queue.clear_acked_data(max_delete=None, keep_latest=None)

@@ -26,7 +26,9 @@ from shared.defaults import (
 )
 from shared.log import create_logger
 from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
+from worker.jobs import PUSH_SCENE, is_due, kind_of
 from worker.mapping import desired_metadata
+from worker.scene_batch import Cover, SceneBatch, batch_ids
 from worker.sync_state import SyncRecord, SyncState
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("sync")
@@ -100,6 +102,11 @@ class SceneSync:
         self._scanned_folders: set[str] = set()
         self._stamps: dict[str, str] | None = None
         self._stamps_at = 0.0
+        self.batch = SceneBatch(stash, lambda scene: desired_metadata(scene, config).poster_url)
+        #: The drain's queue, to read the scenes of its next jobs ahead (set per pass).
+        self._queue: Any = None
+        #: (job key, when its scene was read) of the last job run.
+        self._last_read: tuple[str, float] | None = None
 
     # -- hooks for the drain ------------------------------------------------------------
 
@@ -109,6 +116,7 @@ class SceneSync:
         Runs through ``worker.run_guarded``: under the breaker, and classified like a job,
         so a failing Plex stops or pauses the drain instead of escaping it.
         """
+        self._queue = worker.queue if hasattr(worker.queue, "peek_ready") else None
         try:
             waiting = int(worker.queue.ready_count())
         except Exception:
@@ -124,6 +132,14 @@ class SceneSync:
         log_debug(f"Indexed {total} Plex items")
         return total
 
+    def subject_read_at(self, job: dict[str, Any]) -> float | None:
+        """When the scene of ``job`` (the last job run) was read from Stash: earlier than
+        the run's start when a batch read it ahead, so the drain supersedes only jobs
+        queued before that read."""
+        if self._last_read is not None and self._last_read[0] == job.get("job_key"):
+            return self._last_read[1]
+        return None
+
     def close(self) -> None:
         """Release files and connections."""
         self.plex.close()
@@ -135,7 +151,9 @@ class SceneSync:
     def __call__(self, job: dict[str, Any]) -> str:
         """Bring one scene's Plex item in step; returns what happened."""
         scene_id = int(job["scene_id"])
-        scene = self._fetch_scene(scene_id)
+        self._last_read = None
+        scene, read_at = self._fetch_scene(scene_id)
+        self._last_read = (str(job.get("job_key")), read_at)
         desired = desired_metadata(scene, self.config)
         record = self.state.get(scene_id)
         poster, poster_sha = self._poster(scene, desired)
@@ -170,7 +188,20 @@ class SceneSync:
 
     # -- steps -------------------------------------------------------------------------
 
-    def _fetch_scene(self, scene_id: int) -> dict[str, Any]:
+    def _fetch_scene(self, scene_id: int) -> tuple[dict[str, Any], float]:
+        """The scene and when it was read: from the batch read ahead, else one ``findScene``."""
+        fetched = self.batch.take(scene_id)
+        if fetched is None:
+            upcoming = self._upcoming_scene_ids()
+            if upcoming:
+                self._load_batch(scene_id, upcoming)
+                fetched = self.batch.take(scene_id)
+        if fetched is not None:
+            if fetched.scene is None:
+                self.state.forget(scene_id)
+                raise PermanentError(f"scene {scene_id} no longer exists in Stash")
+            return fetched.scene, fetched.read_at
+        read_at = time.time()
         try:
             scene = self.stash.find_scene(scene_id)
         except (StashUnreachable, StashAuthError) as exc:
@@ -182,7 +213,26 @@ class SceneSync:
         if scene is None:
             self.state.forget(scene_id)
             raise PermanentError(f"scene {scene_id} no longer exists in Stash")
-        return scene
+        return scene, read_at
+
+    def _upcoming_scene_ids(self) -> list[int]:
+        """Scene ids of the drain's next due scene pushes (none outside a drain)."""
+        if self._queue is None:
+            return []
+        now = time.time()
+        return [int(job["scene_id"]) for job in self._queue.peek_ready(self.batch.size)
+                if kind_of(job) == PUSH_SCENE and is_due(job, now)]
+
+    def _load_batch(self, scene_id: int, upcoming: list[int]) -> None:
+        ids = batch_ids(scene_id, upcoming, self.batch.size)
+        if len(ids) < 2:
+            return  # one scene: findScene, as a single save always did
+        try:
+            self.batch.load(ids)
+        except (StashUnreachable, StashAuthError) as exc:
+            # Not the scene's fault: the drain stops and keeps every job.
+            raise StashUnavailable(f"lost Stash at {self.stash.connection.base_url} while reading scene "
+                                   f"{scene_id}: {exc}") from None
 
     def _poster(self, scene: dict[str, Any], desired: DesiredMetadata) -> tuple[bytes | None, str | None]:
         """The cover's bytes and hash, fetched every time: Stash's cover URL changes
@@ -191,7 +241,7 @@ class SceneSync:
         if not desired.poster_url:
             return None, None
         try:
-            data, content_type = self.stash.fetch(desired.poster_url)
+            data, content_type = self._cover(desired.poster_url)
         except StashError as exc:
             log_warn(f"Scene {scene.get('id')}: cover not available from Stash ({exc}); poster left as is")
             return None, None
@@ -202,6 +252,15 @@ class SceneSync:
                      "poster left as is")
             return None, None
         return data, hashlib.sha256(data).hexdigest()
+
+    def _cover(self, url: str) -> tuple[bytes, str]:
+        """The cover the batch fetched ahead (its error raised again), else fetched now."""
+        cover: Cover | None = self.batch.take_cover(url)
+        if cover is None:
+            return self.stash.fetch(url)
+        if isinstance(cover, StashError):
+            raise cover
+        return cover
 
     def _match(self, scene_id: int, files: list[StashFile]) -> Match:
         """The scene's item. A scene Plex lacked is looked up again only when something

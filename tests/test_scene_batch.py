@@ -1,0 +1,87 @@
+"""Batched Stash reads in a drain, counted at the Stash emulator (counts, never times).
+
+A drain reads the scenes of its next jobs with one ``findScenes(ids: …)`` per batch
+instead of one ``findScene`` per job, and the plugin settings once. Each scene still
+syncs exactly as before (the e2e sync tests), and a scene deleted in Stash inside a
+batch still goes to the dead-letter queue as "no longer exists".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from shared.defaults import SCENE_BATCH_SIZE
+from stash import queries
+from tests.e2e_helpers import assert_in_plex
+from tests.test_e2e_sync import close_sandbox, make_sandbox
+from worker.jobs import new_job
+from worker.queue import enqueue_many
+
+pytestmark = pytest.mark.slow
+
+#: Operations that read scenes for a sync (the ids batch, its existence check, the single read).
+SCENE_READS = ("FindScene", "FindScenesById", "SceneIdsBetween")
+
+
+def _operations(stash) -> Counter:
+    """GraphQL requests by operation name (``query Name(…)``)."""
+    names = (re.match(r"\s*(?:query|mutation)\s+(\w+)", q.get("query") or "") for q in stash.queries)
+    return Counter(m.group(1) if m else "?" for m in names)
+
+
+def _queue(box, specs) -> None:
+    """Queue one push per scene as a reconcile does (one transaction, no hook processes)."""
+    enqueue_many(box.data_dir, [new_job(int(s.stash_id), "Scene.Update.Post") for s in specs])
+
+
+def test_bulk_drain_reads_scenes_in_batches_and_settings_once(tmp_path):
+    box = make_sandbox(tmp_path, scenes=200)
+    try:
+        _queue(box, box.world.scenes)
+        box.stash.reset_queries()
+        result = box.drain()
+        assert result.ok, result.error
+        assert result.output["synced"] == 200, result.output
+        ops = _operations(box.stash)
+        assert ops["FindScene"] == 0, ops
+        assert ops["FindScenesById"] == -(-200 // SCENE_BATCH_SIZE), ops
+        assert ops["PluginSettings"] == 1, ops
+        per_scene = (sum(ops[o] for o in SCENE_READS) + ops["PluginSettings"]) / 200
+        assert per_scene <= 0.02, ops
+        assert_in_plex(box.plex, box.world.scenes)
+    finally:
+        close_sandbox(box)
+
+
+def test_a_scene_deleted_inside_a_batch_is_dead_lettered_as_before(tmp_path):
+    box = make_sandbox(tmp_path, scenes=60)
+    try:
+        _queue(box, box.world.scenes)
+        gone = box.world.scenes[17]
+        box.stash.delete_scene(gone.stash_id)
+        box.stash.reset_queries()
+        result = box.drain()
+        assert result.output["synced"] == 59 and result.output["dead_lettered"] == 1, result.output
+        [entry] = box.dead_letters()
+        assert entry.error_type == "PermanentError" and "no longer exists" in entry.error_message
+        assert entry.scene_id == int(gone.stash_id)
+        # Not one findScene per job: the rejected batch is narrowed with one id listing.
+        ops = _operations(box.stash)
+        assert sum(ops[o] for o in SCENE_READS) <= 4, ops
+        assert_in_plex(box.plex, [s for s in box.world.scenes if s is not gone])
+    finally:
+        close_sandbox(box)
+
+
+def test_batch_documents_are_valid_for_stash():
+    from sandbox.schema_check import real_schema_dir, validate_against_real_schema, validate_against_subset_schema
+
+    for document in (queries.FIND_SCENES_BY_ID, queries.SCENE_IDS_BETWEEN):
+        assert validate_against_subset_schema(document) == [], document
+    if real_schema_dir() is None:
+        pytest.skip("Stash's real schema is not at ../shared/fixtures/stash-schema")
+    for document in (queries.FIND_SCENES_BY_ID, queries.SCENE_IDS_BETWEEN):
+        assert validate_against_real_schema(document, allow_deprecated=False) == [], document

@@ -1,0 +1,137 @@
+"""The scenes of a drain's next jobs, read from Stash in one request per batch.
+
+A bulk drain used to cost one ``findScene`` per job. :class:`SceneBatch` reads the
+scenes of the next :data:`SCENE_BATCH_SIZE` due scene pushes with one ``findScenes``
+and their covers with a small thread pool, and hands each scene out once (a retry
+later in the drain reads fresh). Memory holds one batch at a time.
+
+Stash rejects a whole ``findScenes(ids:)`` when one id no longer exists, so a
+rejected batch is narrowed with one id listing: the missing ids read as deleted
+(as ``findScene`` answering null), the rest are read again. Anything else the batch
+cannot settle is left to the per-scene ``findScene``, which classifies it as before.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence, Union
+
+from shared.defaults import COVER_BATCH_MAX_BYTES, COVER_FETCH_WORKERS, SCENE_BATCH_SIZE
+from shared.log import create_logger
+from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
+
+log_trace, log_debug, log_info, log_warn, log_error = create_logger("batch")
+
+#: A cover as ``StashClient.fetch`` gave it, or the error it raised.
+Cover = Union[tuple[bytes, str], StashError]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One scene of a batch: ``None`` when Stash no longer has it; when it was read."""
+
+    scene: dict[str, Any] | None
+    read_at: float
+
+
+def batch_ids(first: int, upcoming: Iterable[int], size: int) -> list[int]:
+    """``first`` then the other distinct ids of ``upcoming``, at most ``size`` in all."""
+    out = [first]
+    seen = {first}
+    for scene_id in upcoming:
+        if len(out) >= size:
+            break
+        if scene_id not in seen:
+            seen.add(scene_id)
+            out.append(scene_id)
+    return out
+
+
+class SceneBatch:
+    """Reads ahead; :meth:`take` gives a scene once, :meth:`take_cover` its cover once."""
+
+    def __init__(self, stash: StashClient, cover_url: Callable[[dict[str, Any]], str | None], *,
+                 size: int = SCENE_BATCH_SIZE, cover_workers: int = COVER_FETCH_WORKERS,
+                 cover_budget: int = COVER_BATCH_MAX_BYTES) -> None:
+        self.stash = stash
+        self.cover_url = cover_url
+        self.size = size
+        self.cover_workers = cover_workers
+        self.cover_budget = cover_budget
+        self._scenes: dict[int, Fetched] = {}
+        self._covers: dict[str, Cover] = {}
+
+    def take(self, scene_id: int) -> Fetched | None:
+        """The scene as the last batch read it (once), or ``None`` when the batch lacks it."""
+        return self._scenes.pop(scene_id, None)
+
+    def take_cover(self, url: str) -> Cover | None:
+        """The cover at ``url`` as the last batch fetched it (once), or ``None``."""
+        return self._covers.pop(url, None)
+
+    def load(self, scene_ids: Sequence[int]) -> None:
+        """Replace the batch with these scenes and their covers (one request, plus one id
+        listing if Stash rejects it). Raises only a lost Stash (``StashUnreachable`` or
+        ``StashAuthError``), which the caller classifies as ``findScene``'s."""
+        self._scenes.clear()
+        self._covers.clear()
+        ids = list(dict.fromkeys(int(i) for i in scene_ids))
+        if not ids:
+            return
+        read_at = time.time()
+        found = self._read(ids)
+        if found is None:
+            return  # each scene is read on its own, as before
+        for scene_id in ids:
+            self._scenes[scene_id] = Fetched(found.get(scene_id), read_at)
+        self._fetch_covers(list(found.values()))
+
+    def _read(self, ids: list[int]) -> dict[int, dict[str, Any]] | None:
+        try:
+            return {int(s["id"]): s for s in self.stash.find_scenes_by_id(ids)}
+        except (StashUnreachable, StashAuthError):
+            raise
+        except StashError as exc:
+            log_debug(f"Stash rejected a batch of {len(ids)} scenes ({exc}); checking which still exist")
+        try:
+            existing = self.stash.scene_ids_between(min(ids), max(ids))
+            kept = [i for i in ids if i in existing]
+            return {int(s["id"]): s for s in self.stash.find_scenes_by_id(kept)}
+        except (StashUnreachable, StashAuthError):
+            raise
+        except StashError as exc:
+            log_debug(f"Could not narrow the batch ({exc}); reading its scenes one by one")
+            return None
+
+    def _url(self, scene: dict[str, Any]) -> str | None:
+        try:
+            return self.cover_url(scene)
+        except Exception:  # the scene's own sync meets and reports it
+            return None
+
+    def _fetch_covers(self, scenes: list[dict[str, Any]]) -> None:
+        urls = list(dict.fromkeys(u for u in map(self._url, scenes) if u))
+        if not urls:
+            return
+
+        def fetch(url: str) -> Cover:
+            try:
+                return self.stash.fetch(url)
+            except StashError as exc:
+                return exc  # told when its scene syncs, as before
+
+        held = 0
+        step = max(1, self.cover_workers)
+        with ThreadPoolExecutor(max_workers=step) as pool:
+            # A few at a time, so no more than ``step`` covers past the budget are ever held.
+            for start in range(0, len(urls), step):
+                if held >= self.cover_budget:
+                    return  # the rest are fetched when their scene syncs: memory stays bounded
+                chunk = urls[start:start + step]
+                for url, cover in zip(chunk, pool.map(fetch, chunk)):
+                    size = 0 if isinstance(cover, StashError) else len(cover[0])
+                    if held + size <= self.cover_budget:
+                        held += size
+                        self._covers[url] = cover
