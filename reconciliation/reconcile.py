@@ -299,8 +299,8 @@ class Reconciler:
                 self.summary.example("ambiguous", f"{_label(scene)}: no Plex file at {path}, and several Plex "
                                                   "files of the same name and size could be it")
             else:
-                files = [f["path"] for f in scene.get("files") or [] if f.get("path")]
-                self._missing(scene, mapped_files(files, self.config.path_mappings,
+                paths = [f["path"] for f in scene.get("files") or [] if f.get("path")]
+                self._missing(scene, mapped_files(paths, self.config.path_mappings,
                                                   case_insensitive=self.config.path_case_insensitive))
             if len(self.jobs) >= ENQUEUE_BATCH:
                 self._flush()

@@ -166,7 +166,7 @@ def route_warnings() -> None:
             _warned.add(key)
             _emit("w", f"{category.__name__}: {message}")
 
-    warnings.showwarning = show  # type: ignore[assignment]
+    warnings.showwarning = show
 
 
 def end_progress() -> None:
