@@ -38,6 +38,8 @@ from shared.log import create_logger  # noqa: E402
 if TYPE_CHECKING:
     from requests.sessions import _Settings  # the stubs' name for what merge_environment_settings returns
 
+    from plex.settings import ConnectionSettings
+
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("plex")
 
 T = TypeVar("T")
@@ -137,7 +139,7 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
 class PlexConnection:
     """A lazily connected Plex server with the calls PlexSync makes."""
 
-    def __init__(self, config: Any, session_factory: Callable[[], requests.Session] = requests.Session) -> None:
+    def __init__(self, config: ConnectionSettings, session_factory: Callable[[], requests.Session] = requests.Session) -> None:
         self.config = config
         self._session_factory = session_factory
         self._server: PlexServer | None = None

@@ -17,8 +17,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from stash.client import StashClient
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 STASH_URL_ENV = "STASH_URL"
@@ -254,7 +257,7 @@ def read_settings_file(path: str) -> dict[str, Any]:
     return settings
 
 
-def _stash_client(ns: argparse.Namespace) -> Any:
+def _stash_client(ns: argparse.Namespace) -> StashClient:
     from shared.log import register_secret
     from stash.client import StashClient, StashConnection
 
@@ -265,7 +268,7 @@ def _stash_client(ns: argparse.Namespace) -> Any:
     return StashClient(StashConnection(scheme=scheme, host=host, port=port, api_key=api_key))
 
 
-def _settings_from_stash(stash: Any) -> dict[str, Any]:
+def _settings_from_stash(stash: StashClient) -> dict[str, Any]:
     """PlexSync's settings as stored in Stash; raises ``TaskError`` (logged) if Stash says no."""
     from plugin.protocol import TaskError
     from shared.log import create_logger

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from plex.client import PlexConnection
 from plex.desired import DesiredMetadata, sync_fingerprint
@@ -28,6 +28,9 @@ from shared.log import create_logger
 from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
 from worker.mapping import desired_metadata
 from worker.sync_state import SyncRecord, SyncState
+
+if TYPE_CHECKING:
+    from validation.config import PlexSyncConfig
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("sync")
 
@@ -57,7 +60,7 @@ def scene_files(scene: dict[str, Any]) -> list[StashFile]:
     return out
 
 
-def claimed_in_stash(stash: StashClient, config: Any, scene_id: int) -> Callable[[str], bool]:
+def claimed_in_stash(stash: StashClient, config: PlexSyncConfig, scene_id: int) -> Callable[[str], bool]:
     """A predicate for the file-name rule: does a Stash scene other than ``scene_id`` have
     a file whose mapped path is this Plex path? Asks Stash (one path query per Stash path
     that could map there; answers kept for the predicate's life)."""
@@ -89,7 +92,7 @@ def claimed_in_stash(stash: StashClient, config: Any, scene_id: int) -> Callable
 class SceneSync:
     """Callable ``sync(job)``; holds the Plex connection, index and state for one drain."""
 
-    def __init__(self, config: Any, stash: StashClient, data_dir: str, plex: PlexConnection | None = None) -> None:
+    def __init__(self, config: PlexSyncConfig, stash: StashClient, data_dir: str, plex: PlexConnection | None = None) -> None:
         self.config = config
         self.stash = stash
         self.plex = plex or PlexConnection(config)
