@@ -28,7 +28,7 @@ from stash.client import StashClient
 from worker.jobs import due_at, is_due
 from worker.queue import pending_jobs
 from worker.sync import BULK_INDEX_THRESHOLD, SceneSync
-from worker.sync_state import SyncRecord, SyncState
+from worker.sync_state import SyncRecord, SyncRecords
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("dry-run")
 
@@ -92,7 +92,7 @@ class ReadOnlyState:
     """The record of past syncs, read but never written: every read goes to the real
     store, the writes (``put``, ``forget``) do nothing."""
 
-    def __init__(self, state: SyncState) -> None:
+    def __init__(self, state: SyncRecords) -> None:
         self._state = state
 
     def __getattr__(self, name: str) -> Any:
@@ -257,8 +257,8 @@ def run(ctx: TaskContext) -> dict[str, Any]:
     config = ctx.config.model_copy(update={"trigger_plex_scan": False})
     plex = RecordingPlex(PlexConnection(config))
     stash = TitleNotingStash(ctx.stash)
-    sync = SceneSync(config, stash, ctx.data_dir, plex=plex)  # type: ignore[arg-type]
-    sync.state = ReadOnlyState(sync.state)  # type: ignore[assignment]
+    sync = SceneSync(config, stash, ctx.data_dir, plex=plex)
+    sync.state = ReadOnlyState(sync.state)
     planned: list[PlannedScene] = []
     try:
         if len(queued) >= BULK_INDEX_THRESHOLD:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from plugin.context import TaskContext
 from plugin.protocol import TaskError
@@ -40,11 +40,11 @@ def _adopt_stray_jobs(ctx: TaskContext) -> None:
                 log_info(f"Moved {moved} job(s) queued in {default} into the data folder {ctx.data_dir}")
 
 
-def _stash_job_queue(ctx: TaskContext) -> Any:
+def _stash_job_queue(ctx: TaskContext) -> Callable[[], list[dict[str, Any]] | None]:
     """A reader of Stash's job queue for :class:`QueueWatch`: ``None`` when Stash can't say."""
     from stash.client import StashError
 
-    def fetch() -> Any:
+    def fetch() -> list[dict[str, Any]] | None:
         try:
             return ctx.stash.job_queue()
         except StashError as exc:
@@ -53,7 +53,7 @@ def _stash_job_queue(ctx: TaskContext) -> Any:
     return fetch
 
 
-def _mark_retry_due(ctx: TaskContext, due_at: Any) -> None:
+def _mark_retry_due(ctx: TaskContext, due_at: float | None) -> None:
     """Leave the next retry's due time where every later invocation looks (even the hook
     of a save that syncs nothing, which knows only the default folder)."""
     folders = [ctx.data_dir]
