@@ -314,6 +314,7 @@ def _keep_verify(session: requests.Session) -> None:
         settings["verify"] = chosen
         return settings
 
+    # Replaces the method on this one session only (requests has no hook for it).
     session.merge_environment_settings = merge_keeping_verify  # type: ignore[method-assign]
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from shared.log import LogFn
     from stash.client import StashClient
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -338,7 +339,7 @@ def run(ns: argparse.Namespace) -> int:
         return EXIT_ERROR
 
 
-def _run_task(ns: argparse.Namespace, log_warn: Any, log_error: Any) -> int:
+def _run_task(ns: argparse.Namespace, log_warn: LogFn, log_error: LogFn) -> int:
     from plugin.protocol import TaskError
     from plugin.tasks import READ_ONLY_TASKS, make_context, run_task, task_table
     from shared.datadir import resolve_data_dir
