@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test venv clean
+.PHONY: test typecheck venv clean
 
 venv: $(STAMP)
 
@@ -13,8 +13,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
-test: $(STAMP)
+# Types first: a type error fails `make test` before any test runs.
+test: typecheck
 	$(PY) -m pytest
+
+# mypy over the product packages, as configured in mypy.ini.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) bench/results/*.json

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         log_error(f"PlexSync: {exc}")
         return respond(error=str(exc))
 
-    args = document.get("args") if isinstance(document.get("args"), dict) else {}
+    given = document.get("args")
+    args = given if isinstance(given, dict) else {}
     mode = args.get("mode") or ("hook" if "hookContext" in args else "")
     if mode == "hook":
         from plugin.hook import handle_hook

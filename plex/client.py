@@ -16,7 +16,7 @@ os.environ.setdefault("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
 
 import ssl  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from typing import Any, Callable, Iterator, TypeVar  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable, Iterator, MutableMapping, TypeVar  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
 from xml.etree.ElementTree import Element, ParseError  # noqa: E402
 
@@ -34,6 +34,11 @@ from plex.item_state import ListedItem, PlexItemState, Section, parse_item, pars
 from plex.media_types import MOVIE, MediaType  # noqa: E402
 from shared.defaults import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, PLEX_PAGE_SIZE  # noqa: E402
 from shared.log import create_logger  # noqa: E402
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings  # the stubs' name for what merge_environment_settings returns
+
+    from plex.settings import ConnectionSettings
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("plex")
 
@@ -134,7 +139,7 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
 class PlexConnection:
     """A lazily connected Plex server with the calls PlexSync makes."""
 
-    def __init__(self, config: Any, session_factory: Callable[[], requests.Session] = requests.Session) -> None:
+    def __init__(self, config: ConnectionSettings, session_factory: Callable[[], requests.Session] = requests.Session) -> None:
         self.config = config
         self._session_factory = session_factory
         self._server: PlexServer | None = None
@@ -193,7 +198,7 @@ class PlexConnection:
             timeout = (self.config.connect_timeout, self.config.read_timeout)
             with self._translated(connecting=True):
                 server = PlexServer(self.config.plex_url, self.config.token(), session=self._session,
-                                    timeout=timeout)  # type: ignore[arg-type]
+                                    timeout=timeout)
             if not server.machineIdentifier:
                 raise self._not_plex("answered XML without a server identity")
             self._server = server
@@ -216,7 +221,10 @@ class PlexConnection:
 
     def all_sections(self) -> list[Section]:
         """Every library section of the server."""
-        return parse_sections(self.query("/library/sections"))
+        container = self.query("/library/sections")
+        if container is None:  # Plex always lists its sections: an empty answer is someone else
+            raise self._not_plex("answered the library list with an empty body")
+        return parse_sections(container)
 
     def sections(self) -> list[Section]:
         """The sections to sync into: those named in 'Plex libraries', else every movie library."""
@@ -299,11 +307,14 @@ def _keep_verify(session: requests.Session) -> None:
     chosen = session.verify
     merge = session.merge_environment_settings
 
-    def merge_keeping_verify(url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+    def merge_keeping_verify(url: str | bytes | None, proxies: MutableMapping[str, str] | None,
+                             stream: bool | None, verify: bool | str | None,
+                             cert: str | tuple[str, str] | None) -> _Settings:
         settings = merge(url, proxies, stream, verify, cert)
         settings["verify"] = chosen
         return settings
 
+    # Replaces the method on this one session only (requests has no hook for it).
     session.merge_environment_settings = merge_keeping_verify  # type: ignore[method-assign]
 
 

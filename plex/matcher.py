@@ -13,14 +13,17 @@ that is unambiguous). Nothing here is an outage: failures are ``PlexNotFound``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from plex.client import PlexConnection
 from plex.exceptions import PermanentError, PlexNotFound
 from plex.path_index import IndexedPart, PathIndex
 from plex.paths import basename, common_suffix_depth, mapped_files, normalize, same_file
 from shared.defaults import DURATION_TOLERANCE_MS
 from shared.log import create_logger
+
+if TYPE_CHECKING:
+    from plex.library import PlexLibrary
+    from plex.settings import MatchSettings
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("matcher")
 
@@ -167,7 +170,7 @@ class Match:
 class Matcher:
     """Finds Plex items for Stash files in the configured sections."""
 
-    def __init__(self, plex: PlexConnection, index: PathIndex, config: Any) -> None:
+    def __init__(self, plex: PlexLibrary, index: PathIndex, config: MatchSettings) -> None:
         self.plex = plex
         self.index = index
         self.config = config

@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from plex.item_state import ListedItem
 from plex.media_types import MOVIE, section_type_of
 from plex.paths import basename, normalize
 from shared.sqlite import open_store, transaction
+
+if TYPE_CHECKING:
+    from plex.settings import LibrarySettings
 
 DB_FILE = "plex_index.db"
 #: Bumped whenever the tables change: an index of another version is rebuilt (it is a cache).
@@ -36,7 +39,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def index_signature(config: Any) -> str:
+def index_signature(config: LibrarySettings) -> str:
     """What the index's entries depend on besides case: the chosen libraries. Every
     user of the index must pass this (a different one wipes the others' entries)."""
     return "libraries=" + ",".join(sorted(n.casefold() for n in config.plex_libraries))

@@ -17,8 +17,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from shared.log import LogFn
+    from stash.client import StashClient
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 STASH_URL_ENV = "STASH_URL"
@@ -254,7 +258,7 @@ def read_settings_file(path: str) -> dict[str, Any]:
     return settings
 
 
-def _stash_client(ns: argparse.Namespace) -> Any:
+def _stash_client(ns: argparse.Namespace) -> StashClient:
     from shared.log import register_secret
     from stash.client import StashClient, StashConnection
 
@@ -265,7 +269,7 @@ def _stash_client(ns: argparse.Namespace) -> Any:
     return StashClient(StashConnection(scheme=scheme, host=host, port=port, api_key=api_key))
 
 
-def _settings_from_stash(stash: Any) -> dict[str, Any]:
+def _settings_from_stash(stash: StashClient) -> dict[str, Any]:
     """PlexSync's settings as stored in Stash; raises ``TaskError`` (logged) if Stash says no."""
     from plugin.protocol import TaskError
     from shared.log import create_logger
@@ -335,7 +339,7 @@ def run(ns: argparse.Namespace) -> int:
         return EXIT_ERROR
 
 
-def _run_task(ns: argparse.Namespace, log_warn: Any, log_error: Any) -> int:
+def _run_task(ns: argparse.Namespace, log_warn: LogFn, log_error: LogFn) -> int:
     from plugin.protocol import TaskError
     from plugin.tasks import READ_ONLY_TASKS, make_context, run_task, task_table
     from shared.datadir import resolve_data_dir

@@ -83,6 +83,7 @@ def _install_with_dep_manager(missing: list[Requirement]) -> str:
     if not _installed(DEP_MANAGER):
         return ""
     try:
+        # Stash's dependency-manager plugin: only importable inside Stash, no type information.
         from PythonDepManager import ensure_import  # type: ignore[import-not-found]
 
         ensure_import(*(req.dep_spec for req in missing))

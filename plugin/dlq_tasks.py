@@ -6,6 +6,7 @@ import os
 import time
 from typing import Any
 
+from plugin.context import TaskContext
 from plugin.tasks_common import request_drain
 from shared.log import create_logger
 from worker.dlq import DB_FILE, DeadLetterQueue
@@ -17,7 +18,7 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("dlq")
 SHOW_LIMIT = 25
 
 
-def show(ctx: Any) -> dict[str, Any]:
+def show(ctx: TaskContext) -> dict[str, Any]:
     """Log the DLQ grouped by error type, then the newest entries."""
     if not os.path.exists(os.path.join(ctx.data_dir, DB_FILE)):  # only looking: create nothing
         log_info("The dead-letter queue is empty: no sync has failed for good.")
@@ -49,7 +50,7 @@ def show(ctx: Any) -> dict[str, Any]:
         dlq.close()
 
 
-def retry(ctx: Any) -> dict[str, Any]:
+def retry(ctx: TaskContext) -> dict[str, Any]:
     """Requeue entries (all, or one error type via the ``error_type`` argument) and drain."""
     error_type = (ctx.args.get("error_type") or "").strip() or None
     dlq = DeadLetterQueue(ctx.data_dir)
@@ -64,7 +65,7 @@ def retry(ctx: Any) -> dict[str, Any]:
     return {"requeued": count, "error_type": error_type}
 
 
-def purge(ctx: Any) -> dict[str, Any]:
+def purge(ctx: TaskContext) -> dict[str, Any]:
     """Delete entries older than the ``days`` argument or the retention setting."""
     days_arg = str(ctx.args.get("days") or "").strip()
     if days_arg:
@@ -86,7 +87,7 @@ def purge(ctx: Any) -> dict[str, Any]:
     return {"purged": removed, "days": days, "remaining": left}
 
 
-def clear(ctx: Any) -> dict[str, Any]:
+def clear(ctx: TaskContext) -> dict[str, Any]:
     """Delete every entry."""
     dlq = DeadLetterQueue(ctx.data_dir)
     try:

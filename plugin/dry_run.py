@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 from urllib.parse import unquote
 
 from plex.client import PlexConnection
@@ -21,11 +21,14 @@ from plex.diff import EditParams, request_changes
 from plex.exceptions import ConfigurationError, PlexUnreachable, RateLimited, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.media_types import FIELD_LABELS, POSTER_FIELD
+from plugin.context import TaskContext
 from plugin.protocol import TaskError
 from shared.log import create_logger, log_progress
+from stash.client import StashClient
 from worker.jobs import due_at, is_due
 from worker.queue import pending_jobs
 from worker.sync import BULK_INDEX_THRESHOLD, SceneSync
+from worker.sync_state import SyncRecord, SyncRecords
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("dry-run")
 
@@ -39,7 +42,7 @@ STOPPING_ERRORS = (ConfigurationError, PlexUnreachable, StashUnavailable, RateLi
 class RecordingPlex:
     """A Plex connection that reads for real and records edits, uploads and scans."""
 
-    def __init__(self, plex: Any) -> None:
+    def __init__(self, plex: PlexConnection) -> None:
         self._plex = plex
         #: rating key → the edit parameters that would be sent.
         self.edits: dict[str, dict[str, Any]] = {}
@@ -71,7 +74,7 @@ class RecordingPlex:
 class TitleNotingStash:
     """The Stash client, noting each fetched scene's title for the report."""
 
-    def __init__(self, stash: Any) -> None:
+    def __init__(self, stash: StashClient) -> None:
         self._stash = stash
         self.titles: dict[int, str] = {}
 
@@ -84,18 +87,24 @@ class TitleNotingStash:
             self.titles[int(scene_id)] = str(scene.get("title") or "")
         return scene
 
+    def find_scenes_by_id(self, scene_ids: Sequence[int]) -> list[dict[str, Any]]:
+        scenes = self._stash.find_scenes_by_id(scene_ids)
+        for scene in scenes:
+            self.titles[int(scene["id"])] = str(scene.get("title") or "")
+        return scenes
+
 
 class ReadOnlyState:
     """The record of past syncs, read but never written: every read goes to the real
     store, the writes (``put``, ``forget``) do nothing."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: SyncRecords) -> None:
         self._state = state
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._state, name)
 
-    def put(self, record: Any) -> None:
+    def put(self, record: SyncRecord) -> None:
         pass
 
     def forget(self, scene_id: int) -> None:
@@ -192,7 +201,7 @@ def _queued_scenes(data_dir: str) -> list[tuple[int, dict[str, Any]]]:
     return list(latest.items())
 
 
-def plan_scene(sync: Any, plex: RecordingPlex, stash: TitleNotingStash, scene_id: int,
+def plan_scene(sync: SceneSync, plex: RecordingPlex, stash: TitleNotingStash, scene_id: int,
                job: dict[str, Any]) -> PlannedScene:
     """Run ``sync`` (a :class:`SceneSync` on the recording wrappers) for one job; describe it.
 
@@ -243,7 +252,7 @@ def _log_planned(planned: PlannedScene, job: dict[str, Any]) -> None:
         log_info(f"{label}{waiting}: would fail: {planned.error}")
 
 
-def run(ctx: Any) -> dict[str, Any]:
+def run(ctx: TaskContext) -> dict[str, Any]:
     """Show what *Process queue* would change in Plex for every queued scene, writing nothing."""
     queued = _queued_scenes(ctx.data_dir)
     if not queued:
@@ -254,8 +263,8 @@ def run(ctx: Any) -> dict[str, Any]:
     config = ctx.config.model_copy(update={"trigger_plex_scan": False})
     plex = RecordingPlex(PlexConnection(config))
     stash = TitleNotingStash(ctx.stash)
-    sync = SceneSync(config, stash, ctx.data_dir, plex=plex)  # type: ignore[arg-type]
-    sync.state = ReadOnlyState(sync.state)  # type: ignore[assignment]
+    sync = SceneSync(config, stash, ctx.data_dir, plex=plex)
+    sync.state = ReadOnlyState(sync.state)
     planned: list[PlannedScene] = []
     try:
         if len(queued) >= BULK_INDEX_THRESHOLD:

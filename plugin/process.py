@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from plugin.context import TaskContext
 from plugin.protocol import TaskError
 from shared.datadir import default_data_dir
 from shared.defaults import LINGER_SECONDS, MAX_WAIT_FOR_RETRY_SECONDS
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
 
 
-def _adopt_stray_jobs(ctx: Any) -> None:
+def _adopt_stray_jobs(ctx: TaskContext) -> None:
     """Jobs a hook queued in the default folder (it could not read the settings) join ours."""
     if not ctx.stash_dir:
         return
@@ -39,11 +40,11 @@ def _adopt_stray_jobs(ctx: Any) -> None:
                 log_info(f"Moved {moved} job(s) queued in {default} into the data folder {ctx.data_dir}")
 
 
-def _stash_job_queue(ctx: Any) -> Any:
+def _stash_job_queue(ctx: TaskContext) -> Callable[[], list[dict[str, Any]] | None]:
     """A reader of Stash's job queue for :class:`QueueWatch`: ``None`` when Stash can't say."""
     from stash.client import StashError
 
-    def fetch() -> Any:
+    def fetch() -> list[dict[str, Any]] | None:
         try:
             return ctx.stash.job_queue()
         except StashError as exc:
@@ -52,7 +53,7 @@ def _stash_job_queue(ctx: Any) -> Any:
     return fetch
 
 
-def _mark_retry_due(ctx: Any, due_at: Any) -> None:
+def _mark_retry_due(ctx: TaskContext, due_at: float | None) -> None:
     """Leave the next retry's due time where every later invocation looks (even the hook
     of a save that syncs nothing, which knows only the default folder)."""
     folders = [ctx.data_dir]
@@ -72,7 +73,7 @@ def handlers(sync: SceneSync) -> Handlers:
     return {PUSH_SCENE: sync}
 
 
-def run(ctx: Any) -> dict[str, Any]:
+def run(ctx: TaskContext) -> dict[str, Any]:
     """Drain with the real Plex sync; log one summary line."""
     from worker.sync import SceneSync
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin.context import TaskContext
 from plugin.protocol import TaskError
 from plugin.tasks_common import request_drain
 from shared.log import create_logger, log_progress
@@ -20,7 +21,7 @@ def _flag(value: Any) -> bool:
     return str(value or "").strip().lower() in _TRUE
 
 
-def run(ctx: Any) -> dict[str, Any]:
+def run(ctx: TaskContext) -> dict[str, Any]:
     """Reconcile the ``scope`` argument (default ``changed``); ``dry_run`` queues nothing."""
     from plex.client import PlexConnection
     from plex.exceptions import PlexSyncError

@@ -5,19 +5,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plex.media_types import MOVIE
+from plugin.context import TaskContext
 from plugin.protocol import describe_unexpected
 from shared.jsonfile import CorruptStateError, read_json
 from shared.log import create_logger
-from validation.config import ConfigError
+from validation.config import ConfigError, PlexSyncConfig
 from worker.circuit_breaker import CircuitBreaker, CircuitState
 from worker.dlq import DB_FILE as DLQ_FILE, DeadLetterQueue
 from worker.jobs import due_at, is_due
 from worker.processor import BREAKER_FILE
 from worker.queue import pending_jobs
 from worker.stats import STATS_FILE
+
+if TYPE_CHECKING:
+    from plex.client import PlexConnection  # imports plexapi: only plex_summary loads it, when called
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("status")
 
@@ -56,7 +60,7 @@ def breaker_summary(data_dir: str) -> dict[str, Any]:
     return {"state": state.value, "failures": breaker.failure_count, "half_opens_at": breaker.half_opens_at()}
 
 
-def plex_summary(config: Any) -> dict[str, Any]:
+def plex_summary(config: PlexSyncConfig) -> dict[str, Any]:
     """Plex reachable? Server name, version, latency, the sections we use and their sizes."""
     from plex.client import PlexConnection
     from plex.exceptions import PlexSyncError
@@ -77,7 +81,7 @@ def plex_summary(config: Any) -> dict[str, Any]:
             "latency_ms": round(latency_ms, 1), "sections": sections}
 
 
-def _section_size(plex: Any, section_id: str) -> int | None:
+def _section_size(plex: PlexConnection, section_id: str) -> int | None:
     """How many movies a section holds: one listing request for zero items (Plex sends the total)."""
     container = plex.query(f"/library/sections/{section_id}/all?type={MOVIE.listing_type}",
                            headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "0"})
@@ -86,7 +90,7 @@ def _section_size(plex: Any, section_id: str) -> int | None:
     return int(container.get("totalSize") or container.get("size") or 0)
 
 
-def run(ctx: Any) -> dict[str, Any]:
+def run(ctx: TaskContext) -> dict[str, Any]:
     """Log everything a user needs to see whether PlexSync is healthy."""
     report: dict[str, Any] = {"data_dir": ctx.data_dir}
     log_info(f"PlexSync data folder: {ctx.data_dir}")
@@ -163,7 +167,7 @@ def run(ctx: Any) -> dict[str, Any]:
     return report
 
 
-def reset_breaker(ctx: Any) -> dict[str, Any]:
+def reset_breaker(ctx: TaskContext) -> dict[str, Any]:
     """Close the circuit now (after fixing Plex), so the next drain tries at once."""
     breaker = CircuitBreaker(state_file=os.path.join(ctx.data_dir, BREAKER_FILE))
     before = breaker.state.value

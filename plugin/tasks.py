@@ -10,38 +10,19 @@ same table through :func:`run_task`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from plugin.context import TaskContext
 from plugin.protocol import TaskError, describe_unexpected, respond
 from plugin.tasks_common import request_drain_if_due, request_recovery
 from shared.datadir import ensure_private_dir, resolve_data_dir
 from shared.log import create_logger, route_warnings, set_verbose
 from stash.client import StashClient, StashConnection, StashError
-from validation.config import ConfigError, PlexSyncConfig
+from validation.config import ConfigError
 from validation.stash_input import PluginInput, validate_plugin_input
 from validation.stash_input_errors import InputError
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
-
-
-@dataclass
-class TaskContext:
-    """What every task gets."""
-
-    stash: StashClient
-    settings: dict[str, Any]
-    data_dir: str
-    args: dict[str, Any]
-    stash_dir: str | None = None
-    _config: PlexSyncConfig | None = field(default=None, repr=False)
-
-    @property
-    def config(self) -> PlexSyncConfig:
-        """Validated settings; raises :class:`ConfigError` naming each bad setting."""
-        if self._config is None:
-            self._config = PlexSyncConfig.from_stash(self.settings)
-        return self._config
 
 
 TaskFn = Callable[[TaskContext], Any]

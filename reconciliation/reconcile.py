@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 from plex.client import PlexConnection
 from plex.exceptions import PlexSyncError
@@ -51,6 +51,9 @@ from worker.dlq import DeadLetterQueue
 from worker.jobs import new_job
 from worker.mapping import desired_metadata
 from worker.queue import QueuePutter, enqueue_many, pending_jobs
+
+if TYPE_CHECKING:
+    from validation.config import PlexSyncConfig
 from worker.sync import claimed_in_stash, scene_files
 from worker.sync_state import SyncRecord, SyncState
 
@@ -111,7 +114,7 @@ def _label(scene: dict[str, Any]) -> str:
 class Reconciler:
     """One reconcile run; see :func:`reconcile`."""
 
-    def __init__(self, scope: str, *, stash: StashClient, config: Any, data_dir: str, plex: PlexConnection,
+    def __init__(self, scope: str, *, stash: StashClient, config: PlexSyncConfig, data_dir: str, plex: PlexConnection,
                  progress: Optional[ProgressFn] = None, dry_run: bool = False) -> None:
         if scope not in SCOPES:
             raise ValueError(f"unknown reconcile scope {scope!r}: expected one of {', '.join(SCOPES)}")
@@ -299,8 +302,8 @@ class Reconciler:
                 self.summary.example("ambiguous", f"{_label(scene)}: no Plex file at {path}, and several Plex "
                                                   "files of the same name and size could be it")
             else:
-                files = [f["path"] for f in scene.get("files") or [] if f.get("path")]
-                self._missing(scene, mapped_files(files, self.config.path_mappings,
+                paths = [f["path"] for f in scene.get("files") or [] if f.get("path")]
+                self._missing(scene, mapped_files(paths, self.config.path_mappings,
                                                   case_insensitive=self.config.path_case_insensitive))
             if len(self.jobs) >= ENQUEUE_BATCH:
                 self._flush()
@@ -402,7 +405,7 @@ class Reconciler:
         log_info(f"Asked Plex to scan {len(targets)} folder(s) for files it does not have yet")
 
 
-def reconcile(scope: str, *, stash: StashClient, config: Any, data_dir: str, plex: PlexConnection,
+def reconcile(scope: str, *, stash: StashClient, config: PlexSyncConfig, data_dir: str, plex: PlexConnection,
               progress: Optional[ProgressFn] = None, dry_run: bool = False) -> ReconcileSummary:
     """Compare Stash with Plex and queue the scenes that differ (see the module docstring).
 

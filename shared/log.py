@@ -94,6 +94,7 @@ def _cap(line: str) -> str:
 
 def _write(stream: object, text: str) -> None:
     try:
+        # Any object: a missing or closed stderr raises, and is caught below.
         stream.write(text)  # type: ignore[attr-defined]
         stream.flush()  # type: ignore[attr-defined]
     except (OSError, ValueError, AttributeError):
@@ -113,7 +114,7 @@ def _emit(level: str, message: object) -> None:
 
 def _is_tty(stream: object) -> bool:
     try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
+        return bool(stream.isatty())  # type: ignore[attr-defined]  # any object; failures caught below
     except (AttributeError, OSError, ValueError):
         return False
 
@@ -166,7 +167,7 @@ def route_warnings() -> None:
             _warned.add(key)
             _emit("w", f"{category.__name__}: {message}")
 
-    warnings.showwarning = show  # type: ignore[assignment]
+    warnings.showwarning = show
 
 
 def end_progress() -> None:

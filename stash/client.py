@@ -34,10 +34,10 @@ class StashAuthError(StashError):
     """Stash refused our session cookie / API key (HTTP 401)."""
 
 
-_CONNECTION_FIELDS = ("scheme", "host", "port", "cookie_name", "cookie_value", "api_key")
-
-
-class StashConnection(namedtuple("StashConnection", _CONNECTION_FIELDS,
+# A plain namedtuple, not typing.NamedTuple: the hook must not import typing. The field
+# list is a literal so type checkers see the fields.
+class StashConnection(namedtuple("StashConnection",
+                                 ["scheme", "host", "port", "cookie_name", "cookie_value", "api_key"],
                                  defaults=("http", "127.0.0.1", 9999, "session", None, None))):
     """Where Stash is and how to prove who we are."""
 

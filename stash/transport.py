@@ -70,7 +70,8 @@ def request(method: str, scheme: str, host: str, port: int, path: str, *,
 
 
 def _read_all(sock: socket.socket) -> bytes:
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         data = sock.recv(65536)
         if not data:
@@ -103,7 +104,8 @@ def _parse(raw: bytes) -> Response:
 
 
 def _dechunk(data: bytes) -> bytes:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while True:
         end = data.find(b"\r\n", pos)
         if end < 0:

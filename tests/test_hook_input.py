@@ -16,6 +16,13 @@ def test_deeply_nested_stdin_is_an_input_error_not_a_recursion_error():
         load_document(raw)
 
 
+def test_a_number_too_long_to_convert_is_an_input_error_not_an_attribute_error():
+    # Found by mypy: Python's int-digit limit makes json raise a plain ValueError (no .msg).
+    raw = '{"server_connection": {}, "args": {"id": ' + "1" * 5000 + "}}"
+    with pytest.raises(InputError, match="stdin is not JSON"):
+        load_document(raw)
+
+
 def test_the_accepted_hook_types_are_the_ones_plexsync_yml_declares():
     from sandbox.plugin_yml import load_plugin
     from tests.conftest import ROOT

@@ -232,6 +232,15 @@ def test_no_movie_section_is_a_configuration_error():
     assert type(error) is ConfigurationError and error.setting == "Plex libraries"
 
 
+def test_empty_section_list_is_a_clear_error_not_a_crash(plex_emu, conn):
+    # Found by mypy: query() returns None for an empty body and all_sections() read it as XML.
+    conn.all_sections()
+    plex_emu.fail_next(1, 200)   # 200 with an empty body: something other than Plex answering
+    error = caught(conn.all_sections)
+    assert type(error) is ConfigurationError and error.setting == "Plex server URL"
+    assert_no_token(error)
+
+
 def test_tls_failure_is_classified_by_its_ssl_cause_never_by_its_text():
     # The text says "certificate verify failed", but no ssl exception says so: no CA advice.
     error = translate_error(requests.exceptions.SSLError("certificate verify failed"), None, "Plex at https://x")

@@ -82,8 +82,10 @@ def load_document(raw: str | bytes) -> dict[str, Any]:
         raise InputError("stdin is not a Stash plugin input: nested too deeply") from None
     except UnicodeDecodeError as exc:  # a ValueError without .msg / .lineno
         raise InputError(f"stdin is not JSON (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InputError(f"stdin is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:  # any other refusal from the parser: no position to report
+        raise InputError(f"stdin is not JSON ({exc})") from None
     if not isinstance(document, dict):
         raise InputError("stdin must be a JSON object")
     if "server_connection" not in document:

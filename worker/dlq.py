@@ -134,7 +134,8 @@ class DeadLetterQueue:
 
 
 def _where(*, error_type: str | None = None, ids: Iterable[int] | None = None) -> tuple[str, tuple[Any, ...]]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[object] = []
     if error_type is not None:
         clauses.append("error_type = ?")
         args.append(error_type)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 from plex.exceptions import PlexSyncError, StashUnavailable, TransientError
 from shared.log import create_logger, is_verbose, redact
@@ -41,6 +41,22 @@ Handlers = Mapping[str, Handler]
 #: Error type of the DLQ entry for a job whose kind this release has no handler for.
 UNKNOWN_KIND = "UnknownJobKind"
 ProgressFn = Callable[[int, int], None]
+
+
+class WorkQueue(Protocol):
+    """What the worker needs of its queue (``worker.queue.JobQueue``; tests may stand in)."""
+
+    def get(self) -> dict[str, Any] | None: ...
+    def put(self, job: dict[str, Any]) -> object: ...
+    def ack(self, job: dict[str, Any]) -> object: ...
+    def nack(self, job: dict[str, Any]) -> object: ...
+    def ready_count(self) -> int: ...
+
+
+class DeadLetters(Protocol):
+    """What the worker needs of the dead-letter queue (``worker.dlq.DeadLetterQueue``)."""
+
+    def add(self, job: dict[str, Any], error: BaseException | str, error_type: str | None = None) -> object: ...
 
 
 class Outcome(Enum):
@@ -126,7 +142,7 @@ def as_handlers(handlers: Union[Handlers, Handler]) -> Handlers:
 class SyncWorker:
     """Runs jobs through the handler of their kind with retries, breaker and DLQ."""
 
-    def __init__(self, queue: Any, dlq: Any, config: Optional[PlexSyncConfig], data_dir: Optional[str] = None, *,
+    def __init__(self, queue: WorkQueue, dlq: DeadLetters, config: Optional[PlexSyncConfig], data_dir: Optional[str] = None, *,
                  breaker: Optional[CircuitBreaker] = None) -> None:
         self.queue = queue
         self.dlq = dlq

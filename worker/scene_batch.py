@@ -16,13 +16,26 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Protocol, Sequence, Union
 
 from shared.defaults import COVER_BATCH_MAX_BYTES, COVER_FETCH_WORKERS, SCENE_BATCH_SIZE
 from shared.log import create_logger
-from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
+from stash.client import StashAuthError, StashConnection, StashError, StashUnreachable
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("batch")
+
+class SceneSource(Protocol):
+    """What a sync asks of Stash: :class:`stash.client.StashClient`, or the dry run's
+    client that notes scene titles."""
+
+    @property
+    def connection(self) -> StashConnection: ...
+    def find_scene(self, scene_id: int | str) -> dict[str, Any] | None: ...
+    def find_scenes_by_id(self, scene_ids: Sequence[int]) -> list[dict[str, Any]]: ...
+    def scene_ids_between(self, low: int, high: int) -> set[int]: ...
+    def scenes_with_file(self, path: str) -> list[dict[str, Any]]: ...
+    def fetch(self, url: str) -> tuple[bytes, str]: ...
+
 
 #: A cover as ``StashClient.fetch`` gave it, or the error it raised.
 Cover = Union[tuple[bytes, str], StashError]
@@ -52,7 +65,7 @@ def batch_ids(first: int, upcoming: Iterable[int], size: int) -> list[int]:
 class SceneBatch:
     """Reads ahead; :meth:`take` gives a scene once, :meth:`take_cover` its cover once."""
 
-    def __init__(self, stash: StashClient, cover_url: Callable[[dict[str, Any]], str | None], *,
+    def __init__(self, stash: SceneSource, cover_url: Callable[[dict[str, Any]], str | None], *,
                  size: int = SCENE_BATCH_SIZE, cover_workers: int = COVER_FETCH_WORKERS,
                  cover_budget: int = COVER_BATCH_MAX_BYTES) -> None:
         self.stash = stash

@@ -37,7 +37,7 @@ class WorkerStats:
         self.data[counter] = _count(self.data.get(counter)) + by
         self._changed()
 
-    def success(self, scene_id: int) -> None:
+    def success(self, scene_id: int | None) -> None:
         """A scene synced."""
         self.data["last_success_at"] = time.time()
         self.data["last_scene_id"] = scene_id

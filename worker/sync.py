@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from plex.client import PlexConnection
 from plex.desired import DesiredMetadata, sync_fingerprint
 from plex.diff import edit_params, edit_request, request_changes
 from plex.exceptions import PermanentError, PlexNotFound, StashRejected, StashUnavailable
 from plex.item_state import PlexItemState
+from plex.library import PlexLibrary
 from plex.matcher import Match, Matcher, StashFile
 from plex.media_types import MOVIE
 from plex.path_index import PathIndex, index_signature
@@ -25,11 +26,15 @@ from shared.defaults import (
     BULK_INDEX_THRESHOLD, FOLDER_SCAN_WINDOW_SECONDS, MAX_POSTER_BYTES, SCAN_STAMP_MAX_AGE,
 )
 from shared.log import create_logger
-from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
+from stash.client import StashAuthError, StashConnection, StashError, StashUnreachable
 from worker.jobs import PUSH_SCENE, is_due, kind_of
 from worker.mapping import desired_metadata
-from worker.scene_batch import Cover, SceneBatch, batch_ids
-from worker.sync_state import SyncRecord, SyncState
+from worker.scene_batch import Cover, SceneBatch, SceneSource, batch_ids
+from worker.sync_state import SyncRecord, SyncRecords, SyncState
+
+if TYPE_CHECKING:
+    from validation.config import PlexSyncConfig
+    from worker.processor import SyncWorker
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("sync")
 
@@ -59,7 +64,7 @@ def scene_files(scene: dict[str, Any]) -> list[StashFile]:
     return out
 
 
-def claimed_in_stash(stash: StashClient, config: Any, scene_id: int) -> Callable[[str], bool]:
+def claimed_in_stash(stash: SceneSource, config: PlexSyncConfig, scene_id: int) -> Callable[[str], bool]:
     """A predicate for the file-name rule: does a Stash scene other than ``scene_id`` have
     a file whose mapped path is this Plex path? Asks Stash (one path query per Stash path
     that could map there; answers kept for the predicate's life)."""
@@ -91,13 +96,14 @@ def claimed_in_stash(stash: StashClient, config: Any, scene_id: int) -> Callable
 class SceneSync:
     """Callable ``sync(job)``; holds the Plex connection, index and state for one drain."""
 
-    def __init__(self, config: Any, stash: StashClient, data_dir: str, plex: PlexConnection | None = None) -> None:
+    def __init__(self, config: PlexSyncConfig, stash: SceneSource, data_dir: str,
+                 plex: PlexLibrary | None = None) -> None:
         self.config = config
         self.stash = stash
-        self.plex = plex or PlexConnection(config)
+        self.plex: PlexLibrary = plex or PlexConnection(config)
         self.index = PathIndex(data_dir, case_insensitive=config.path_case_insensitive,
                                signature=index_signature(config))
-        self.state = SyncState(data_dir)
+        self.state: SyncRecords = SyncState(data_dir)
         self.matcher = Matcher(self.plex, self.index, config)
         self._scanned_folders: set[str] = set()
         self._stamps: dict[str, str] | None = None
@@ -110,7 +116,7 @@ class SceneSync:
 
     # -- hooks for the drain ------------------------------------------------------------
 
-    def before_pass(self, worker: Any) -> None:
+    def before_pass(self, worker: SyncWorker) -> None:
         """Before draining many jobs, index every section once (one request per 1,000 items).
 
         Runs through ``worker.run_guarded``: under the breaker, and classified like a job,
