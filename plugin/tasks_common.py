@@ -9,6 +9,10 @@ from shared.log import create_logger
 from stash.client import StashClient, StashError
 from worker.trigger import clear_drain_request, drain_request_needed, mark_drain_requested, retry_due
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
 
 PROCESS_TASK = "Process queue"
@@ -63,3 +67,16 @@ def request_drain_if_due(stash: StashClient, data_dir: str) -> bool:
         return False
     log_debug("A job waiting to retry is due; asking Stash to process the queue")
     return request_drain(stash, data_dir)
+
+
+def record_hook_settings(stash_dir: str | None, settings: dict[str, Any], data_dir: str, *, create: bool) -> None:
+    """Leave the settings the hook needs where it reads them without asking Stash
+    (``shared/hook_settings.py``). Never raises: without it the hook just asks Stash."""
+    if not stash_dir:
+        return
+    from shared.hook_settings import save_hook_settings
+
+    try:
+        save_hook_settings(stash_dir, settings, data_dir, create=create)
+    except OSError as exc:
+        log_debug(f"Could not save the hook's settings snapshot: {exc}")
