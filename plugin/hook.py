@@ -49,6 +49,22 @@ def _retry_due_in_default_folder(stash_dir: str | None) -> bool:
     return retry_due(default_data_dir(stash_dir))
 
 
+class _LazyStash:
+    """A :class:`StashClient` built at its first use: most hooks of a burst send Stash
+    nothing, and ``stash.client`` brings socket and json imports the hook can skip."""
+
+    def __init__(self, server_connection: dict[str, Any]) -> None:
+        self._conn = server_connection
+        self._client: StashClient | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            from stash.client import StashClient, StashConnection
+
+            self._client = StashClient(StashConnection.from_server_connection(self._conn), timeout=10.0)
+        return getattr(self._client, name)
+
+
 def _settings_from_stash(stash: StashClient, stash_dir: str | None) -> dict[str, Any]:
     """The plugin settings from Stash (no usable snapshot), saved as the hook's snapshot."""
     import os
@@ -98,11 +114,10 @@ def handle_hook(document: dict[str, Any]) -> int:
     from plugin.tasks_common import request_drain, request_recovery
     from shared.datadir import ensure_private_dir, resolve_data_dir
     from shared.hook_settings import load_hook_settings
-    from stash.client import StashClient, StashConnection
     from worker.jobs import new_job
     from worker.queue import enqueue
 
-    stash = StashClient(StashConnection.from_server_connection(call.server_connection), timeout=10.0)
+    stash: StashClient = _LazyStash(call.server_connection)  # type: ignore[assignment]  # quacks alike
     # Steady state: the snapshot the last task left, no request to Stash.
     settings = load_hook_settings(call.stash_dir)
     if settings is None:

@@ -6,16 +6,25 @@ Standard library only: the hook uses it.
 from __future__ import annotations
 
 from shared.log import create_logger
-from stash.client import StashClient, StashError
 from worker.trigger import clear_drain_request, drain_request_needed, mark_drain_requested, retry_due
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from stash.client import StashClient
+
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
 
 PROCESS_TASK = "Process queue"
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """What asking Stash may raise; imported only once it did (the hook's path skips
+    ``stash.client`` and its socket imports unless it really asks Stash)."""
+    from stash.client import StashError
+
+    return (StashError, OSError)
 
 
 def request_drain(stash: StashClient, data_dir: str) -> bool:
@@ -25,7 +34,7 @@ def request_drain(stash: StashClient, data_dir: str) -> bool:
     try:
         mark_drain_requested(data_dir)
         stash.run_plugin_task(PROCESS_TASK)
-    except (StashError, OSError) as exc:
+    except _failures() as exc:
         # Nothing is pending after all: the next hook must ask again, not wait
         # for the marker to go stale.
         try:
@@ -48,7 +57,7 @@ def request_recovery(stash: StashClient, data_dir: str) -> bool:
     try:
         stash.run_plugin_task(RECOVERY_TASK)
         recovery_requested(data_dir)
-    except (StashError, OSError) as exc:
+    except _failures() as exc:
         log_warn(f"Asking Stash for '{RECOVERY_TASK}' failed ({exc}); it is asked again on the next "
                  "save or task, or run it yourself")
         return False

@@ -18,10 +18,10 @@ Standard library only, no ``typing``: the hook uses it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from shared import jsonlite
 from shared.datadir import default_data_dir
 from shared.defaults import HOOK_SETTINGS_FORMER_FOLDERS, HOOK_SETTINGS_MAX_AGE_SECONDS
 
@@ -80,7 +80,7 @@ def read_snapshot(stash_dir: str) -> Any:
     """The snapshot document as written, or ``None`` when missing or unreadable."""
     try:
         with open(snapshot_path(stash_dir), "rb") as fh:
-            return json.loads(fh.read())
+            return jsonlite.loads(fh.read())
     except (OSError, ValueError):
         return None
 
