@@ -48,6 +48,8 @@ def main() -> None:
     n = args.scenes
     upload_ms = args.plex_latency_ms if args.upload_latency_ms is None else args.upload_latency_ms
     with Sandbox(scenes=n, seed=13, job_queue="sync") as sb:
+        assert sb.runner is not None
+        sb.runner.timeout = 3600.0   # a slow Plex makes one drain longer than the runner's default
         sb.plex.latency, sb.plex.upload_latency = args.plex_latency_ms / 1000, upload_ms / 1000
         sb.queue_everything()
         first_seconds, first_routes, first_stash = _drain(sb)
