@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 try:
     import _json
 except ImportError:  # not CPython: the json package does it all
-    _json = None
+    _json = None  # type: ignore[assignment]
 
 _WHITESPACE = " \t\n\r"   # JSON's whitespace (json.decoder.WHITESPACE)
 
@@ -39,7 +39,8 @@ class _Decoder:
     memo: dict[str, Any] = {}
 
 
-_scan = _json.make_scanner(_Decoder()) if _json is not None else None
+# The stub asks for a json scanner; the C code reads only the decoder attributes above.
+_scan = _json.make_scanner(_Decoder()) if _json is not None else None  # type: ignore[arg-type]
 
 
 def loads(data: str | bytes) -> Any:
