@@ -1,9 +1,10 @@
 """The hook: record the work and get out of the way.
 
 Stash's save does not return until this process exits, so it does the least that
-keeps the change safe: validate stdin, read the plugin settings (one loopback
-request), insert one row into the queue, and — once per burst — ask Stash to run
-the *Process queue* task. Standard library only; measured in ``bench/hook.py``.
+keeps the change safe: validate stdin, read the few settings it needs from the
+snapshot the tasks leave (``shared/hook_settings.py``; Stash is asked only when it is
+missing or stale), insert one row into the queue, and — once per burst — ask Stash to
+run the *Process queue* task. Standard library only; measured in ``bench/hook.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from stash.client import StashClient
 
 from plugin.protocol import respond
 from shared.log import create_logger, set_verbose
@@ -46,6 +49,49 @@ def _retry_due_in_default_folder(stash_dir: str | None) -> bool:
     return retry_due(default_data_dir(stash_dir))
 
 
+class _LazyStash:
+    """A :class:`StashClient` built at its first use: most hooks of a burst send Stash
+    nothing, and ``stash.client`` brings socket and json imports the hook can skip."""
+
+    def __init__(self, server_connection: dict[str, Any]) -> None:
+        self._conn = server_connection
+        self._client: StashClient | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            from stash.client import StashClient, StashConnection
+
+            self._client = StashClient(StashConnection.from_server_connection(self._conn), timeout=10.0)
+        return getattr(self._client, name)
+
+
+def _settings_from_stash(stash: StashClient, stash_dir: str | None) -> dict[str, Any]:
+    """The plugin settings from Stash (no usable snapshot), saved as the hook's snapshot."""
+    import os
+
+    from shared.datadir import default_data_dir, resolve_data_dir
+    from shared.hook_settings import save_hook_settings
+    from stash.client import StashError
+
+    try:
+        settings: dict[str, Any] = stash.plugin_settings()
+    except StashError as exc:
+        # The job matters more than the setting: queue it in the default folder
+        # (the drain adopts it) rather than lose the user's change.
+        log_warn(f"Could not read PlexSync settings from Stash ({exc}); queueing in the default data folder")
+        return {}
+    if stash_dir:
+        try:
+            folder = resolve_data_dir(stash_dir, settings.get("data_dir"))
+            # The default folder is made only when it is the data folder too (the tasks
+            # make it otherwise): a hook leaves nothing beside a custom 'Data folder'.
+            own = os.path.abspath(folder) == os.path.abspath(default_data_dir(stash_dir))
+            save_hook_settings(stash_dir, settings, folder, create=own)
+        except (OSError, ValueError) as exc:
+            log_debug(f"Could not save the hook's settings snapshot: {exc}")
+    return settings
+
+
 def handle_hook(document: dict[str, Any]) -> int:
     """Run one hook invocation from the parsed stdin ``document``; returns the exit code."""
     try:
@@ -67,18 +113,15 @@ def handle_hook(document: dict[str, Any]) -> int:
     # Imported only now: the save above needs none of this (~10 ms).
     from plugin.tasks_common import request_drain, request_recovery
     from shared.datadir import ensure_private_dir, resolve_data_dir
-    from stash.client import StashClient, StashConnection, StashError
+    from shared.hook_settings import load_hook_settings
     from worker.jobs import new_job
     from worker.queue import enqueue
 
-    stash = StashClient(StashConnection.from_server_connection(call.server_connection), timeout=10.0)
-    settings: dict[str, Any] = {}
-    try:
-        settings = stash.plugin_settings()
-    except StashError as exc:
-        # The job matters more than the setting: queue it in the default folder
-        # (the drain adopts it) rather than lose the user's change.
-        log_warn(f"Could not read PlexSync settings from Stash ({exc}); queueing in the default data folder")
+    stash: StashClient = _LazyStash(call.server_connection)  # type: ignore[assignment]  # quacks alike
+    # Steady state: the snapshot the last task left, no request to Stash.
+    settings = load_hook_settings(call.stash_dir)
+    if settings is None:
+        settings = _settings_from_stash(stash, call.stash_dir)
     set_verbose(bool(settings.get("debug_logging")))
 
     if nothing_to_sync:

@@ -27,17 +27,22 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
 
 
 def _adopt_stray_jobs(ctx: TaskContext) -> None:
-    """Jobs a hook queued in the default folder (it could not read the settings) join ours."""
+    """Jobs a hook queued elsewhere join ours: in the default folder (it could not read
+    the settings), or in a folder its settings snapshot named before *Data folder* changed."""
     if not ctx.stash_dir:
         return
-    default = default_data_dir(ctx.stash_dir)
-    if os.path.abspath(default) == os.path.abspath(ctx.data_dir) or not os.path.isdir(default):
-        return
-    with DrainLock(default) as held:
-        if held:
-            moved = move_jobs(default, ctx.data_dir)
-            if moved:
-                log_info(f"Moved {moved} job(s) queued in {default} into the data folder {ctx.data_dir}")
+    from shared.hook_settings import former_data_folders
+
+    here = os.path.abspath(ctx.data_dir)
+    folders = [os.path.abspath(f) for f in [default_data_dir(ctx.stash_dir), *former_data_folders(ctx.stash_dir)]]
+    for folder in dict.fromkeys(folders):
+        if folder == here or not os.path.isdir(folder):
+            continue
+        with DrainLock(folder) as held:
+            if held:
+                moved = move_jobs(folder, ctx.data_dir)
+                if moved:
+                    log_info(f"Moved {moved} job(s) queued in {folder} into the data folder {ctx.data_dir}")
 
 
 def _stash_job_queue(ctx: TaskContext) -> Callable[[], list[dict[str, Any]] | None]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 # Hook path: typing costs ~10 ms to import; these names serve annotations only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+from shared.jsonlite import dumps_simple
 from shared.log import create_logger, is_verbose, redact
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
@@ -17,7 +17,13 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
 def respond(output: Any = None, error: str | None = None) -> int:
     """Write ``{"output": ..., "error": ...}`` to stdout; return the exit code (1 on error)."""
     payload = {"output": output, "error": redact(error) if error else None}
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str))
+    if output is None or isinstance(output, str):
+        text = dumps_simple(payload)   # the hook's answer: no json import on its path
+    else:
+        import json
+
+        text = json.dumps(payload, ensure_ascii=False, default=str)
+    sys.stdout.write(text)
     sys.stdout.flush()
     return 1 if error else 0
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from plugin.context import TaskContext
 from plugin.protocol import TaskError, describe_unexpected, respond
-from plugin.tasks_common import request_drain_if_due, request_recovery
+from plugin.tasks_common import record_hook_settings, request_drain_if_due, request_recovery
 from shared.datadir import ensure_private_dir, resolve_data_dir
 from shared.log import create_logger, route_warnings, set_verbose
 from stash.client import StashClient, StashConnection, StashError
@@ -154,6 +154,7 @@ def handle_task(document: dict[str, Any]) -> int:
     args = {k: v for k, v in plugin_input.args.model_dump().items() if k not in ("mode", "hookContext")}
     try:
         context = make_context(stash, settings, args, stash_dir=conn.Dir, create=mode not in READ_ONLY_TASKS)
+        record_hook_settings(conn.Dir, settings, context.data_dir, create=mode not in READ_ONLY_TASKS)
         if mode != "reconcile":  # a reconcile resets the schedule itself
             _check_reconcile_schedule(context)
         if mode != "process":    # a drain runs due jobs itself

@@ -6,12 +6,25 @@ Standard library only: the hook uses it.
 from __future__ import annotations
 
 from shared.log import create_logger
-from stash.client import StashClient, StashError
 from worker.trigger import clear_drain_request, drain_request_needed, mark_drain_requested, retry_due
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from stash.client import StashClient
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("tasks")
 
 PROCESS_TASK = "Process queue"
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """What asking Stash may raise; imported only once it did (the hook's path skips
+    ``stash.client`` and its socket imports unless it really asks Stash)."""
+    from stash.client import StashError
+
+    return (StashError, OSError)
 
 
 def request_drain(stash: StashClient, data_dir: str) -> bool:
@@ -21,7 +34,7 @@ def request_drain(stash: StashClient, data_dir: str) -> bool:
     try:
         mark_drain_requested(data_dir)
         stash.run_plugin_task(PROCESS_TASK)
-    except (StashError, OSError) as exc:
+    except _failures() as exc:
         # Nothing is pending after all: the next hook must ask again, not wait
         # for the marker to go stale.
         try:
@@ -44,7 +57,7 @@ def request_recovery(stash: StashClient, data_dir: str) -> bool:
     try:
         stash.run_plugin_task(RECOVERY_TASK)
         recovery_requested(data_dir)
-    except (StashError, OSError) as exc:
+    except _failures() as exc:
         log_warn(f"Asking Stash for '{RECOVERY_TASK}' failed ({exc}); it is asked again on the next "
                  "save or task, or run it yourself")
         return False
@@ -63,3 +76,16 @@ def request_drain_if_due(stash: StashClient, data_dir: str) -> bool:
         return False
     log_debug("A job waiting to retry is due; asking Stash to process the queue")
     return request_drain(stash, data_dir)
+
+
+def record_hook_settings(stash_dir: str | None, settings: dict[str, Any], data_dir: str, *, create: bool) -> None:
+    """Leave the settings the hook needs where it reads them without asking Stash
+    (``shared/hook_settings.py``). Never raises: without it the hook just asks Stash."""
+    if not stash_dir:
+        return
+    from shared.hook_settings import save_hook_settings
+
+    try:
+        save_hook_settings(stash_dir, settings, data_dir, create=create)
+    except OSError as exc:
+        log_debug(f"Could not save the hook's settings snapshot: {exc}")

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sandbox import plex_xml as px
@@ -41,6 +41,8 @@ from sandbox.plex_library import (  # noqa: F401 - SCALAR_FIELDS, TAG_PLURALS: r
 DEFAULT_TOKEN = "sandbox-plex-token"
 PMS_VERSION = "1.41.3.9314-a0bfb8370"
 UNKNOWN_ROUTE = "<unknown>"
+#: A poster upload: the request ``upload_latency`` applies to.
+UPLOAD_ROUTE = ("POST", "/library/metadata/{key}/posters")
 TOKEN_PARAM = "X-Plex-Token"
 # Scan delays and request times; tests may swap it to move time. The library gets its
 # readings passed in, so swapping it here moves scans too.
@@ -57,6 +59,7 @@ class RecordedRequest:
     status: int              # 0 when the connection was dropped without an answer
     body_size: int = 0
     at: float = field(default=0.0, compare=False)   # time.monotonic() on arrival
+    delay: float = field(default=0.0, compare=False)  # seconds the emulator held the answer back
 
 
 class PlexServer:
@@ -67,8 +70,15 @@ class PlexServer:
     """
 
     def __init__(self, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0,
-                 name: str = "PlexSync Sandbox"):
-        """Configure (not start) a server; ``port=0`` picks a free port on :meth:`start`."""
+                 name: str = "PlexSync Sandbox", *, latency: float = 0.0, upload_latency: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        """Configure (not start) a server; ``port=0`` picks a free port on :meth:`start`.
+
+        ``latency``: seconds every request waits before it is served (a slow PMS or network,
+        for benchmarks); ``upload_latency``: seconds a poster upload waits instead (default:
+        ``latency``). Both are approximations: a fixed delay per request, whatever its size,
+        however many run at once. ``sleep`` is how the delay is spent (tests pass a recorder).
+        """
         self.token, self.host, self.port, self.name = token, host, port, name
         self._secrets = {token}   # every token ever accepted: masked in all records
         self.machine_identifier = hashlib.sha1(uuid.uuid4().bytes).hexdigest()
@@ -80,7 +90,10 @@ class PlexServer:
         self.server_errors: list[str] = []
         self._fail_count, self._fail_status, self._fail_forever = 0, 503, False
         self._retry_after, self._drop_count = 1, 0
-        self._latency = 0.0
+        self._latency = 0.0   # injected by set_latency (a fault), on top of the knobs below
+        self.latency = float(latency)
+        self.upload_latency = self.latency if upload_latency is None else float(upload_latency)
+        self._sleep = sleep
         # Requests whose URL (path or query string) carried a token: a client should send
         # it only as a header, since URLs end up in proxy and server logs.
         self._token_urls = 0
@@ -252,17 +265,18 @@ class PlexServer:
             if any(secret and secret in unquote(target) for secret in self._secrets | {token}):
                 self._token_urls += 1
         params = [(k, v) for k, v in params if k != TOKEN_PARAM]
+        route, handler, args = _match_route(method, path)
         with self._lock:
-            latency = self._latency
+            base = self.upload_latency if (method, route) == UPLOAD_ROUTE else self.latency
+            latency = base + self._latency
         if latency:
-            time.sleep(latency)
+            self._sleep(latency)
         with self._lock:
             self._lib.promote_pending(_clock())
-            route, handler, args = _match_route(method, path)
             extra: dict[str, str] = {}
             if self._drop_count:
                 self._drop_count -= 1
-                self._record(method, route, path, params, 0, body, arrived, token)
+                self._record(method, route, path, params, 0, body, arrived, token, latency)
                 return None
             if self._fail_forever or self._fail_count:
                 self._fail_count = max(0, self._fail_count - 1)
@@ -284,17 +298,17 @@ class PlexServer:
                 except Exception as exc:  # noqa: BLE001 - a bug in the emulator must not hang clients
                     self.server_errors.append(f"{method} {route}: {exc!r}")
                     status, payload = 500, b""
-            self._record(method, route, path, params, status, body, arrived, token)
+            self._record(method, route, path, params, status, body, arrived, token, latency)
         if status >= 400 and not payload:
             payload = px.error_page(status, HTTPStatus(status).phrase)
             extra["Content-Type"] = "text/html"
         return status, extra, payload or b""
 
-    def _record(self, method, route, path, params, status, body, arrived, presented):
+    def _record(self, method, route, path, params, status, body, arrived, presented, delay=0.0):
         secrets = self._secrets | {presented} if presented else self._secrets
         query = {k: self._scrub(v, secrets) for k, v in params}
         self._requests.append(RecordedRequest(method, route, self._scrub(path, secrets), query, status,
-                                              len(body), arrived))
+                                              len(body), arrived, delay))
 
     def _scrub(self, text: str, secrets: Iterable[str] = ()) -> str:
         """``text`` with every token this server ever accepted (and ``secrets``) masked."""
@@ -543,9 +557,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=32400)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--token", default=DEFAULT_TOKEN)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every answer (approximate)")
+    parser.add_argument("--upload-latency-ms", type=float, default=None,
+                        help="delay before a poster upload's answer instead (default: --latency-ms)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    server = PlexServer(token=args.token, host=args.host, port=args.port)
+    upload = None if args.upload_latency_ms is None else args.upload_latency_ms / 1000
+    server = PlexServer(token=args.token, host=args.host, port=args.port, latency=args.latency_ms / 1000,
+                        upload_latency=upload)
     section = server.add_section("Movies", ["/media/movies"])
     server.add_items(section, generate_items(args.items))
     server.start()

@@ -279,11 +279,14 @@ class StashServer:
         with self._lock:
             self.queries.clear()
 
-    def _record(self, body, auth: str | None, status: int) -> None:
+    def _record(self, body, auth: str | None, status: int, session: str | None = None) -> None:
         body = body if isinstance(body, dict) else {}
         with self._lock:
+            # ``session``: the cookie's value, so a test can tell one plugin run's requests
+            # from another's (the runner hands every run a fresh session).
             self.queries.append({"query": body.get("query"), "variables": body.get("variables"),
-                                 "operationName": body.get("operationName"), "auth": auth, "status": status})
+                                 "operationName": body.get("operationName"), "auth": auth, "status": status,
+                                 "session": session})
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -342,18 +345,19 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         auth, allowed = stash.authenticate(self.headers, parse_qs(parts.query))
+        session = _cookie(self.headers.get("Cookie"), SESSION_COOKIE)
         if not allowed:
-            stash._record(body, auth, 401)
+            stash._record(body, auth, 401, session)
             return self._send(401, b"", "text/plain; charset=utf-8", {"WWW-Authenticate": "FormBased"})
         if body is None:
-            stash._record(body, auth, 400)
+            stash._record(body, auth, 400, session)
             return self._send_json(400, {"errors": [{"message": "json request body could not be decoded"}],
                                          "data": None})
         host = self.headers.get("Host") or f"{stash.host}:{stash.port}"
         context = {"base_url": f"http://{host}", "api_key": stash.api_key,
                    "stream_api_key": stash.api_key if stash.auth_required else ""}
         status, response = stash.executor.run(body, context)
-        stash._record(body, auth, status)
+        stash._record(body, auth, status, session)
         self._send_json(status, response)
 
     def do_GET(self) -> None:

@@ -102,3 +102,13 @@ LISTING_AHEAD = 4
 PROGRESS_EVERY = 20
 #: A full reconcile runs at least this often whenever the schedule is on.
 FULL_RECONCILE_EVERY = 7 * 86400.0
+
+# -- the hook ------------------------------------------------------------------------------
+
+#: The hook trusts the settings snapshot the tasks leave for it this long; older, it asks
+#: Stash once (and rewrites it), so a changed setting reaches hooks within this bound even
+#: when no task runs.
+HOOK_SETTINGS_MAX_AGE_SECONDS = 900.0
+#: Data folders hooks were told to use before the 'Data folder' setting changed, kept so
+#: every drain can adopt jobs a hook queued there from a snapshot not yet refreshed.
+HOOK_SETTINGS_FORMER_FOLDERS = 4

@@ -15,7 +15,6 @@ Standard library only and cheap: the hook opens the queue through this.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 import time
@@ -109,6 +108,8 @@ def request_recovery(data_dir: str, reason: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            import json  # only when a file was moved aside: not on the hook's usual path
+
             json.dump({"task": RECOVERY_TASK, "reason": reason, "at": time.time()}, fh)
     except OSError as exc:
         log_warn(f"Could not note that a recovery is needed ({exc}); run '{RECOVERY_TASK}' yourself")

@@ -359,6 +359,44 @@ def test_latency_beyond_the_client_timeout_is_a_read_timeout(emu, session):
     assert plex.query("/library/sections") is not None
 
 
+def test_latency_knobs_delay_each_request_and_uploads_more(session, tmp_path):
+    # The delay is checked through the sleep the emulator calls, never by timing it.
+    slept: list[float] = []
+    with PlexServer(latency=0.02, upload_latency=0.25, sleep=slept.append) as emu:
+        key = emu.add_item(emu.add_section("Movies", [MOVIES]), "Slow", [f"{MOVIES}/s.mkv"])
+        plex = PlexApiServer(emu.url, emu.token, session=session, timeout=5)
+        movie = plex.fetchItem(key)
+        movie.editTitle("Slower")
+        image = tmp_path / "poster.jpg"
+        image.write_bytes(b"\xff\xd8\xff\xe0 fake jpeg")
+        movie.uploadPoster(filepath=str(image))
+        emu.set_latency(0.1)                       # a fault injected on top of the knob
+        plex.query("/library/sections")
+        delays = [(r.method, r.route, r.delay) for r in emu.requests]
+    assert slept == [d for _m, _r, d in delays]
+    *before, last = delays
+    assert [d for m, r, d in before if (m, r) == plex_server.UPLOAD_ROUTE] == [0.25]
+    assert {d for m, r, d in before if (m, r) != plex_server.UPLOAD_ROUTE} == {0.02}
+    assert len(before) >= 4 and last == ("GET", "/library/sections", pytest.approx(0.12))
+    assert emu.item(key)["title"] == "Slower" and emu.item(key)["poster"]["source"] == "upload"
+
+
+def test_the_command_line_takes_the_latency_knobs(monkeypatch):
+    built: dict = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_start(self):
+        built.update(latency=self.latency, upload=self.upload_latency)
+        raise Stop
+
+    monkeypatch.setattr(PlexServer, "start", fake_start)
+    with pytest.raises(Stop):
+        plex_server.main(["--items", "1", "--port", "0", "--latency-ms", "20", "--upload-latency-ms", "300"])
+    assert built == {"latency": 0.02, "upload": 0.3}
+
+
 # ------------------------------------------------------------ fixture parity
 def _fixture(name: str) -> ElementTree.Element:
     path = FIXTURES / name

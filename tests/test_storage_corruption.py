@@ -26,7 +26,7 @@ STORES = {"queue/data.db", "dlq.db"}                 # lost work: kept aside, re
 CACHES = {"plex_index.db", "sync_state.db"}           # rebuilt from Plex and Stash
 OTHERS = {"stats.json", "reconciliation_state.json", "reconciliation_state.json.lock", "dlq_purge.json",
           "circuit_breaker.json", "circuit_breaker.json.lock", "worker.lock", "drain_requested",
-          "recovery_requested"}
+          "recovery_requested", "hook_settings.json"}
 FILES = sorted(STORES | CACHES | OTHERS)
 MODES = ("empty", "garbage", "half")
 

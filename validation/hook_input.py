@@ -8,7 +8,6 @@ the same documents.
 
 from __future__ import annotations
 
-import json
 from collections import namedtuple
 
 # Hook path: typing and dataclasses cost ~18 ms to import, so names used only in
@@ -17,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+from shared import jsonlite
 from validation.stash_input_errors import InputError
 
 
@@ -76,7 +76,7 @@ def load_document(raw: str | bytes) -> dict[str, Any]:
     if not raw or not raw.strip():
         raise InputError("no input on stdin: PlexSync must be started by Stash")
     try:
-        document = json.loads(raw)
+        document = jsonlite.loads(raw)   # json.loads without importing json (hook path)
     except RecursionError:
         # Python's parser recurses per level: deep enough, it runs out of stack.
         raise InputError("stdin is not a Stash plugin input: nested too deeply") from None

@@ -13,9 +13,13 @@ Two doors into the same SQLite table:
 from __future__ import annotations
 
 import os
-import pickle
 import sqlite3
 import time
+
+try:  # the C pickler itself: pickle.py would import re and struct on the hook's path
+    from _pickle import dumps as _pickle_dumps, loads as _pickle_loads
+except ImportError:
+    from pickle import dumps as _pickle_dumps, loads as _pickle_loads
 
 from shared.datadir import ensure_private_dir
 from shared.defaults import SQLITE_LOCK_TIMEOUT_SECONDS
@@ -87,7 +91,7 @@ def enqueue(data_dir: str, job: dict[str, Any]) -> int:
     """
     conn = _connect(data_dir)
     try:
-        cur = conn.execute(_INSERT, (pickle.dumps(job, protocol=_PICKLE_PROTOCOL), time.time()))
+        cur = conn.execute(_INSERT, (_pickle_dumps(job, protocol=_PICKLE_PROTOCOL), time.time()))
         return int(cur.lastrowid or 0)
     finally:
         conn.close()
@@ -103,7 +107,7 @@ def enqueue_many(data_dir: str, jobs: list[dict[str, Any]]) -> None:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT, [(pickle.dumps(job, protocol=_PICKLE_PROTOCOL), now) for job in jobs])
+            conn.executemany(_INSERT, [(_pickle_dumps(job, protocol=_PICKLE_PROTOCOL), now) for job in jobs])
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -134,7 +138,7 @@ def pending_jobs(data_dir: str) -> Iterator[dict[str, Any]]:
     conn = _open(path)
     try:
         for (blob,) in conn.execute(f"SELECT data FROM {_TABLE} WHERE status <= {_STATUS_UNACK} ORDER BY _id"):
-            yield pickle.loads(blob)
+            yield _pickle_loads(blob)
     finally:
         conn.close()
 
@@ -155,7 +159,7 @@ def move_jobs(source_dir: str, target_dir: str) -> int:
     try:
         rows = conn.execute(f"SELECT _id, data FROM {_TABLE} WHERE status <= {_STATUS_UNACK} ORDER BY _id").fetchall()
         for row_id, blob in rows:
-            enqueue(target_dir, pickle.loads(blob))
+            enqueue(target_dir, _pickle_loads(blob))
             conn.execute(f"DELETE FROM {_TABLE} WHERE _id = ?", (row_id,))
     finally:
         conn.close()
