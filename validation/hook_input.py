@@ -82,9 +82,12 @@ def load_document(raw: str | bytes) -> dict[str, Any]:
         raise InputError("stdin is not a Stash plugin input: nested too deeply") from None
     except UnicodeDecodeError as exc:  # a ValueError without .msg / .lineno
         raise InputError(f"stdin is not JSON (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"stdin is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except ValueError as exc:  # any other refusal from the parser: no position to report
+    except ValueError as exc:
+        # json.JSONDecodeError carries a position (checked by its attributes: the hook
+        # path does not import json); any other refusal (a number too long) has none.
+        lineno, colno = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        if lineno is not None and colno is not None:
+            raise InputError(f"stdin is not JSON ({getattr(exc, 'msg', exc)} at line {lineno} column {colno})") from None
         raise InputError(f"stdin is not JSON ({exc})") from None
     if not isinstance(document, dict):
         raise InputError("stdin must be a JSON object")

@@ -219,7 +219,7 @@ class JobQueue:
                                 (int(limit),)).fetchall()
         finally:
             conn.close()
-        return [pickle.loads(blob) for (blob,) in rows]
+        return [_pickle_loads(blob) for (blob,) in rows]
 
     def compact(self) -> None:
         """Delete acked rows so the file does not grow forever."""
