@@ -110,7 +110,10 @@ def _dechunk(data: bytes) -> bytes:
         end = data.find(b"\r\n", pos)
         if end < 0:
             raise TransportError("truncated chunked body")
-        size = int(data[pos:end].split(b";")[0] or b"0", 16)
+        try:
+            size = int(data[pos:end].split(b";")[0] or b"0", 16)
+        except ValueError:
+            raise TransportError("malformed chunked body (bad chunk size)") from None
         if size == 0:
             return b"".join(out)
         start = end + 2
