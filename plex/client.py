@@ -15,6 +15,7 @@ import os
 os.environ.setdefault("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
 
 import ssl  # noqa: E402
+import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from typing import TYPE_CHECKING, Any, Callable, Iterator, MutableMapping, TypeVar  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
@@ -22,6 +23,7 @@ from xml.etree.ElementTree import Element, ParseError  # noqa: E402
 
 import requests  # noqa: E402
 import urllib3  # noqa: E402
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter  # noqa: E402
 from plexapi import exceptions as plex_errors  # noqa: E402
 from plexapi.server import PlexServer  # noqa: E402
 from plexapi.utils import joinArgs  # noqa: E402
@@ -139,12 +141,20 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
 class PlexConnection:
     """A lazily connected Plex server with the calls PlexSync makes."""
 
-    def __init__(self, config: ConnectionSettings, session_factory: Callable[[], requests.Session] = requests.Session) -> None:
+    def __init__(self, config: ConnectionSettings, session_factory: Callable[[], requests.Session] = requests.Session,
+                 *, pool_size: int = 1) -> None:
         self.config = config
         self._session_factory = session_factory
+        #: Threads that may send requests at once (the drain's Plex pool): the connection
+        #: pool keeps that many connections open instead of reconnecting.
+        self.pool_size = max(1, int(pool_size))
         self._server: PlexServer | None = None
         self._session: requests.Session | None = None
-        self._last_response: requests.Response | None = None
+        # Each thread translates the errors of its own request: the response a hook saw
+        # is kept per thread, so a 429 answering one request never colours another's error.
+        self._local = threading.local()
+        self._connect_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._sections: list[Section] | None = None
         parts = urlsplit(config.plex_url)
         self.where = f"Plex at {parts.scheme}://{parts.netloc}"
@@ -152,6 +162,14 @@ class PlexConnection:
         self.request_count = 0
 
     # -- plumbing --------------------------------------------------------------------
+
+    @property
+    def _last_response(self) -> requests.Response | None:
+        return getattr(self._local, "response", None)
+
+    @_last_response.setter
+    def _last_response(self, response: requests.Response | None) -> None:
+        self._local.response = response
 
     def _make_session(self) -> requests.Session:
         session = self._session_factory()
@@ -161,10 +179,14 @@ class PlexConnection:
         if session.verify is False:
             _tell_insecure_once(self.config.plex_url.startswith("https:"))
         session.headers["Accept"] = "application/xml"
+        if self.pool_size > DEFAULT_POOLSIZE:
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, HTTPAdapter(pool_maxsize=self.pool_size))
 
         def remember(response: requests.Response, *args: Any, **kwargs: Any) -> None:
             self._last_response = response
-            self.request_count += 1
+            with self._count_lock:
+                self.request_count += 1
 
         session.hooks["response"].append(remember)
         return session
@@ -191,7 +213,13 @@ class PlexConnection:
                                   f"{hint}", setting="Plex server URL")
 
     def server(self) -> PlexServer:
-        """The connected ``PlexServer`` (one ``GET /`` the first time)."""
+        """The connected ``PlexServer`` (one ``GET /`` the first time, whichever thread asks)."""
+        if self._server is not None:
+            return self._server
+        with self._connect_lock:
+            return self._connect()
+
+    def _connect(self) -> PlexServer:
         if self._server is None:
             if self._session is None:
                 self._session = self._make_session()

@@ -65,6 +65,10 @@ BULK_INDEX_THRESHOLD = 50
 SCENE_BATCH_SIZE = 100
 #: Covers of a batch fetched from Stash at once (local HTTP; bounded so Stash is not flooded).
 COVER_FETCH_WORKERS = 4
+#: Plex requests (item loads, edits, poster uploads) a drain keeps in flight at once ('Parallel Plex requests').
+PARALLEL_PLEX_REQUESTS = 4
+#: The most 'Parallel Plex requests' accepts: more only queues inside a home Plex server.
+MAX_PARALLEL_PLEX_REQUESTS = 16
 #: Cover bytes one batch may hold in memory; covers past it are fetched when their scene syncs.
 COVER_BATCH_MAX_BYTES = 64 * 1024 * 1024
 #: A Stash cover larger than this is not uploaded to Plex.

@@ -132,6 +132,10 @@ SETTINGS: tuple[Setting, ...] = (
             "How long to wait for Plex to accept a connection. Default: 5. Example: 10"),
     Setting("read_timeout", "read_timeout", "Read timeout (seconds)", "NUMBER",
             "How long to wait for Plex to answer a request. Default: 30. Example: 60"),
+    Setting("parallel_plex_requests", "parallel_plex_requests", "Parallel Plex requests", "NUMBER",
+            f"How many Plex requests (item loads, edits, poster uploads) a sync keeps in flight at once, "
+            f"1 to {defaults.MAX_PARALLEL_PLEX_REQUESTS}; never two for the same item. 1 syncs strictly one "
+            f"scene after another. Default: {defaults.PARALLEL_PLEX_REQUESTS}. Example: 2 for a busy NAS"),
     Setting("max_retries", "max_retries", "Retries on errors", "NUMBER",
             f"Retries (with growing waits) before a failing sync goes to the dead-letter queue. "
             f"Default: {defaults.MAX_RETRIES}. Example: 8"),
@@ -200,6 +204,8 @@ class PlexSyncConfig(BaseModel):
     ca_bundle: str | None = None
     connect_timeout: float = Field(default=5.0, gt=0, le=300)
     read_timeout: float = Field(default=30.0, gt=0, le=600)
+    parallel_plex_requests: int = Field(default=defaults.PARALLEL_PLEX_REQUESTS, ge=1,
+                                        le=defaults.MAX_PARALLEL_PLEX_REQUESTS)
 
     max_retries: int = Field(default=defaults.MAX_RETRIES, ge=0, le=50)
     not_found_max_retries: int = Field(default=defaults.NOT_FOUND_MAX_RETRIES, ge=0, le=100)

@@ -21,6 +21,7 @@ from plex.exceptions import PlexSyncError, StashUnavailable, TransientError
 from shared.log import create_logger, is_verbose, redact
 from shared import defaults
 from worker.circuit_breaker import CircuitBreaker
+from worker.pool import Deferred, Flight, PlexPool, pool_size
 from worker.jobs import PUSH_SCENE, coalesces, describe, due_at, is_due, key_of, kind_of
 from worker.retry_policy import Action, classify, pause_delay, retry_budget, retry_decision, retry_job
 from worker.stats import WorkerStats
@@ -175,13 +176,42 @@ class SyncWorker:
         report = DrainReport()
         held: list[dict[str, Any]] = []      # jobs whose retry time has not come
         synced_at: dict[tuple[str, str], float] = {}  # (kind, key) -> when its last run in this drain began
+        pool = PlexPool(pool_size(self.config))
         total = self._ready_estimate()
         done = 0
         last_activity = time.monotonic()
         self.stats.bump("drains")
         self.errors_seen.clear()
+
+        def settled(job: dict[str, Any], outcome: Outcome, read_when: float) -> bool:
+            """Count a finished job; ``True`` when it stops the drain."""
+            nonlocal done, total
+            self._tally(report, outcome)
+            if outcome is Outcome.SYNCED:
+                synced_at[(kind_of(job), key_of(job))] = read_when
+            done += 1
+            if progress:
+                total = max(total, done)
+                progress(done, total)
+            if outcome is Outcome.STOPPED:
+                report.stopped_because, report.problem = self._stop or ("a setting needs fixing", None)
+                return True
+            return False
+
+        def settle(block: bool) -> bool:
+            """Settle the pool's finished jobs (waiting for one when ``block``), on this
+            thread, in the order they finish; ``True`` when one stopped the drain."""
+            stop = False
+            for flight, result, error in pool.finished(block):
+                outcome = self._settle(flight.job, flight.deferred, result, error)
+                stop = settled(flight.job, outcome, flight.read_at) or stop
+            return stop
+
         try:
             while should_continue():
+                # Failures count toward the breaker as soon as they happen.
+                if pool.busy and settle(block=False):
+                    break
                 if self._stop is not None:
                     report.stopped_because, report.problem = self._stop
                     break
@@ -189,8 +219,18 @@ class SyncWorker:
                     report.stopped_because = "Plex unreachable (circuit breaker open)"
                     report.problem = breaker_problem(self.circuit_breaker.half_opens_at())
                     break
+                if pool.full:
+                    # At most N jobs in flight: nothing is read ahead past that.
+                    if settle(block=True):
+                        break
+                    continue
                 job = self.queue.get()
                 if job is None:
+                    if pool.busy:
+                        # Jobs in flight may still requeue, stop or pause: see them settle first.
+                        if settle(block=True):
+                            break
+                        continue
                     if linger and time.monotonic() - last_activity < linger and keep_lingering():
                         time.sleep(_LINGER_POLL_SECONDS)
                         continue
@@ -201,6 +241,12 @@ class SyncWorker:
                     continue
                 # Per kind as well as key: another kind's job for the same scene is other work.
                 key = (kind_of(job), key_of(job))
+                stopped = False
+                while pool.has_key(key) and not stopped:
+                    stopped = settle(block=True)  # the same key's run decides whether this one is covered
+                if stopped:
+                    self.queue.nack(job)
+                    break
                 if coalesces(job) and key in synced_at and float(job.get("enqueued_at") or 0) <= synced_at[key]:
                     # A run that started after this job was queued read its subject
                     # fresh, so it already carried this change.
@@ -209,24 +255,30 @@ class SyncWorker:
                     self.stats.bump("superseded")
                     continue
                 started = time.time()
-                outcome = self.process_job(job, table)
-                self._tally(report, outcome)
-                if outcome is Outcome.SYNCED:
-                    synced_at[key] = read_at(table.get(kind_of(job)), job, started)
-                done += 1
-                if progress:
-                    total = max(total, done)
-                    progress(done, total)
-                if outcome is Outcome.STOPPED:
-                    report.stopped_because, report.problem = self._stop or ("a setting needs fixing", None)
+                handler = table.get(kind_of(job))
+                starter = getattr(handler, "start", None)
+                if pool.parallel and callable(starter):
+                    outcome = self._start_job(job, handler, pool, key, started)
+                    if outcome is None:
+                        continue  # in flight: settled when its Plex requests are done
+                else:
+                    outcome = self.process_job(job, table)
+                if settled(job, outcome, read_at(handler, job, started)):
                     break
             else:
                 report.stopped_because = "cancelled"
         finally:
-            for job in held:
-                self.queue.nack(job)
-            self.stats.data["last_drain"] = {"at": time.time(), "summary": None}
-            self.stats.save()
+            try:
+                # In-flight jobs finish and are settled as any other: nothing is left unacked
+                # that ran, and no new one starts (the loop has ended).
+                while pool.busy:
+                    settle(block=True)
+            finally:
+                pool.close()
+                for job in held:
+                    self.queue.nack(job)
+                self.stats.data["last_drain"] = {"at": time.time(), "summary": None}
+                self.stats.save()
         report.errors = dict(self.errors_seen)
         report.waiting = len(held)
         report.paused_until = self.paused_until
@@ -248,10 +300,39 @@ class SyncWorker:
             handler(job)
         except Exception as error:  # every failure is classified below, none escapes
             return self._handle_failure(job, error)
+        return self._succeeded(job)
+
+    def _succeeded(self, job: dict[str, Any]) -> Outcome:
         self.circuit_breaker.record_success()
         self.queue.ack(job)
         self.stats.success(job.get("scene_id"))
         return Outcome.SYNCED
+
+    def _start_job(self, job: dict[str, Any], handler: Any, pool: PlexPool, key: tuple[str, str],
+                   started_at: float) -> Optional[Outcome]:
+        """Run the drain-thread part of ``job``; its Plex I/O goes to the pool (``None``:
+        in flight), or the job is settled now when it needs none or failed before."""
+        try:
+            started = handler.start(job)
+        except Exception as error:  # classified like a handler's failure
+            return self._handle_failure(job, error)
+        if isinstance(started, Deferred):
+            # Read now: the next job's start reads ahead and moves the handler's note.
+            pool.submit(Flight(job, started, key, read_at(handler, job, started_at)))
+            return None
+        return self._succeeded(job)
+
+    def _settle(self, job: dict[str, Any], deferred: Deferred, result: Any, error: Optional[Exception]) -> Outcome:
+        """Settle a job whose Plex I/O landed, on the drain's thread: finish it, then ack,
+        or requeue / dead-letter / keep it exactly as a serial run would."""
+        if error is None:
+            try:
+                deferred.finish(result)
+            except Exception as exc:  # classified below, none escapes
+                error = exc
+        if error is not None:
+            return self._handle_failure(job, error)
+        return self._succeeded(job)
 
     def run_guarded(self, step: Callable[[], Any], what: str) -> bool:
         """Run a step that talks to Plex before the first job (the bulk index) under the

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from plex.client import PlexConnection
 from plex.desired import DesiredMetadata, sync_fingerprint
-from plex.diff import edit_params, edit_request, request_changes
+from plex.diff import EditParams, edit_params, edit_request, request_changes
 from plex.exceptions import PermanentError, PlexNotFound, StashRejected, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.library import PlexLibrary
@@ -29,6 +30,7 @@ from shared.log import create_logger
 from stash.client import StashAuthError, StashConnection, StashError, StashUnreachable
 from worker.jobs import PUSH_SCENE, is_due, kind_of
 from worker.mapping import desired_metadata
+from worker.pool import Deferred, KeyLocks, pool_size
 from worker.scene_batch import Cover, SceneBatch, SceneSource, batch_ids
 from worker.sync_state import SyncRecord, SyncRecords, SyncState
 
@@ -93,6 +95,29 @@ def claimed_in_stash(stash: SceneSource, config: PlexSyncConfig, scene_id: int) 
     return claimed
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a scene's sync decided on the drain's thread, for its Plex requests."""
+
+    scene_id: int
+    files: list[StashFile]
+    wanted: list[str]          # the files' Plex paths
+    desired: DesiredMetadata
+    record: SyncRecord | None
+    poster: bytes | None
+    poster_sha: str | None
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What the Plex requests of a sync sent."""
+
+    match: Match
+    request: EditParams
+    upload: bool
+
+
 class SceneSync:
     """Callable ``sync(job)``; holds the Plex connection, index and state for one drain."""
 
@@ -100,7 +125,7 @@ class SceneSync:
                  plex: PlexLibrary | None = None) -> None:
         self.config = config
         self.stash = stash
-        self.plex: PlexLibrary = plex or PlexConnection(config)
+        self.plex: PlexLibrary = plex or PlexConnection(config, pool_size=pool_size(config))
         self.index = PathIndex(data_dir, case_insensitive=config.path_case_insensitive,
                                signature=index_signature(config))
         self.state: SyncRecords = SyncState(data_dir)
@@ -111,6 +136,8 @@ class SceneSync:
         self.batch = SceneBatch(stash, lambda scene: desired_metadata(scene, config).poster_url)
         #: The drain's queue, to read the scenes of its next jobs ahead (set per pass).
         self._queue: Any = None
+        #: Requests for one Plex item never overlap (the drain's pool, its own thread).
+        self.item_locks = KeyLocks()
         #: (job key, when its scene was read) of the last job run.
         self._last_read: tuple[str, float] | None = None
 
@@ -156,6 +183,14 @@ class SceneSync:
 
     def __call__(self, job: dict[str, Any]) -> str:
         """Bring one scene's Plex item in step; returns what happened."""
+        started = self.start(job)
+        return started.run_inline() if isinstance(started, Deferred) else started
+
+    def start(self, job: dict[str, Any]) -> str | Deferred:
+        """Everything of a scene's sync up to its Plex item's requests, on the drain's
+        thread: ``"unchanged"``, or a :class:`Deferred` whose ``io`` loads, diffs and
+        writes the item (on a pool thread; Plex only) and whose ``finish`` records the
+        sync (back on the drain's thread: SQLite)."""
         scene_id = int(job["scene_id"])
         self._last_read = None
         scene, read_at = self._fetch_scene(scene_id)
@@ -170,13 +205,52 @@ class SceneSync:
         if record and record.rating_key == match.rating_key and record.fingerprint == fingerprint:
             log_trace(f"Scene {scene_id}: unchanged since the last sync")
             return "unchanged"
+        plan = _Plan(scene_id, files, self.matcher.plex_paths([f.path for f in files]), desired, record,
+                     poster, poster_sha, fingerprint)
+        return Deferred(io=lambda: self._write_if_verified(plan, match),
+                        finish=lambda written: self._finish(plan, match, written), item=match.rating_key)
 
-        match, current = self._load_verified(scene_id, match, files)
+    def _write_if_verified(self, plan: _Plan, match: Match) -> _Written | None:
+        """Pool side: load the item and, if it still holds the scene's file, write it;
+        ``None`` when the index was stale (the drain's thread then matches again)."""
+        with self.item_locks.hold(match.rating_key):
+            try:
+                current = self.plex.load_item(match.rating_key)
+            except PlexNotFound:
+                return None
+            if not (match.how == "name" or any(
+                    same_file(w, f, case_insensitive=self.config.path_case_insensitive)
+                    for w in plan.wanted for f in current.files)):
+                return None
+            return self._write(plan, match, current)
+
+    def _finish(self, plan: _Plan, match: Match, written: _Written | None) -> str:
+        """Drain side: re-match once if the index was stale, then record the sync."""
+        if written is None:
+            self.index.forget(match.rating_key)
+            fresh = self._match(plan.scene_id, plan.files)
+            with self.item_locks.hold(fresh.rating_key):
+                written = self._write(plan, fresh, self.plex.load_item(fresh.rating_key))
+        match, request, upload = written.match, written.request, written.upload
+        desired = plan.desired
+        self.state.put(SyncRecord(plan.scene_id, match.rating_key, plan.fingerprint, plan.poster_sha,
+                                  {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
+        if request or upload:
+            log_debug(f"Scene {plan.scene_id} → Plex item {match.rating_key}: {len(request_changes(request))} fields"
+                      + (", poster" if upload else ""))
+            return "written"
+        return "in_step"
+
+    def _write(self, plan: _Plan, match: Match, current: PlexItemState) -> _Written:
+        """Diff ``current`` against the plan and send the differences (one edit, plus the
+        poster when it changed). Plex requests only: runs on either thread."""
+        record = plan.record
         if record and record.rating_key != match.rating_key:
             record = None  # a different item now: nothing of ours is on it
-        changes = edit_params(current, desired, lock=self.config.lock_fields,
+        changes = edit_params(current, plan.desired, lock=self.config.lock_fields,
                               owned_before=record.owned if record else {}, media=MOVIE)
-        upload = poster is not None and (record is None or record.poster_sha != poster_sha
+        poster = plan.poster
+        upload = poster is not None and (record is None or record.poster_sha != plan.poster_sha
                                              or not current.has_poster)
         if upload:
             assert poster is not None
@@ -184,13 +258,7 @@ class SceneSync:
         request = edit_request(MOVIE, match.rating_key, changes, lock=self.config.lock_fields, poster_uploaded=upload)
         if request:
             self.plex.send_edit(current.section_id or match.section_id, request)
-        self.state.put(SyncRecord(scene_id, match.rating_key, fingerprint, poster_sha,
-                                  {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
-        if request or upload:
-            log_debug(f"Scene {scene_id} → Plex item {match.rating_key}: {len(request_changes(request))} fields"
-                      + (", poster" if upload else ""))
-            return "written"
-        return "in_step"
+        return _Written(match, request, upload)
 
     # -- steps -------------------------------------------------------------------------
 
@@ -315,21 +383,6 @@ class SceneSync:
 
     def _claimed_by_other(self, scene_id: int) -> Callable[[str], bool]:
         return claimed_in_stash(self.stash, self.config, scene_id)
-
-    def _load_verified(self, scene_id: int, match: Match, files: list[StashFile]) -> tuple[Match, PlexItemState]:
-        """Load the item and check it still holds the file; re-match once if the index was stale."""
-        try:
-            current = self.plex.load_item(match.rating_key)
-        except PlexNotFound:
-            current = None
-        wanted = self.matcher.plex_paths([f.path for f in files])
-        if current is not None and (match.how == "name" or any(
-                same_file(w, f, case_insensitive=self.config.path_case_insensitive)
-                for w in wanted for f in current.files)):
-            return match, current
-        self.index.forget(match.rating_key)
-        fresh = self._match(scene_id, files)
-        return fresh, self.plex.load_item(fresh.rating_key)
 
     def _request_scan(self, files: list[StashFile]) -> None:
         """One partial scan per folder per :data:`FOLDER_SCAN_WINDOW_SECONDS`, across drains."""

@@ -1,0 +1,149 @@
+"""The drain's Plex pool: a job split into its Plex I/O (run on a pool thread) and the
+rest (run on the drain's thread).
+
+A handler that offers ``start(job)`` does its decisions, Stash reads and SQLite work on
+the drain's thread and returns either a final result or a :class:`Deferred`: the
+item's Plex requests (``io``, on a pool thread) and what to do with their answer
+(``finish``, back on the drain's thread). The SQLite connections of the sync state, the
+path index and the queue are used from the drain's thread only; pool threads touch
+nothing but the Plex connection. :class:`KeyLocks` keeps two requests for one Plex item
+from ever running at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional
+
+__all__ = ["Deferred", "Flight", "KeyLocks", "PlexPool", "pool_size"]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A job's Plex I/O, to run on a pool thread, and its ending, for the drain's thread.
+
+    ``io`` must not touch SQLite or the queue; ``finish`` receives what ``io`` returned
+    and gives the job's result (or raises its error, as a handler does).
+    """
+
+    io: Callable[[], Any]
+    finish: Callable[[Any], Any]
+    #: The Plex item the I/O is for (informational: ``io`` takes the item's lock itself).
+    item: Optional[str] = None
+
+    def run_inline(self) -> Any:
+        """Both halves on this thread: the serial path, exactly what a pool would do."""
+        return self.finish(self.io())
+
+
+class KeyLocks:
+    """One lock per Plex item (rating key): requests for one item never overlap, across
+    pool threads and the drain's thread alike. Locks are dropped once nobody holds or
+    waits for them, so memory follows the requests in flight, not the library."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Hold ``key``'s lock for the block."""
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users <= 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
+
+
+def pool_size(config: Any) -> int:
+    """The 'Parallel Plex requests' setting of ``config`` (1 when it has none, e.g. a stand-in)."""
+    value = getattr(config, "parallel_plex_requests", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
+
+@dataclass(frozen=True)
+class Flight:
+    """A job whose Plex I/O is in the pool."""
+
+    job: dict[str, Any]
+    deferred: Deferred
+    #: The job's (kind, key): a second job of that key waits until this one settles.
+    key: tuple[str, str]
+    #: When its run read its subject (for superseding, see ``worker.processor.read_at``).
+    read_at: float
+
+
+#: A finished flight: the flight, what ``io`` returned, or the exception it raised.
+Landed = tuple[Flight, Any, Optional[Exception]]
+
+
+class PlexPool:
+    """At most ``size`` jobs' Plex I/O in flight on worker threads; results are handed
+    back to the drain's thread (:meth:`finished`), never settled on the pool's threads.
+    ``size`` 1 is no pool at all: the drain runs every job inline, as before."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, int(size))
+        self._executor = (ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="plexsync-plex")
+                          if self.size > 1 else None)
+        self._flights: dict[Future[Any], Flight] = {}
+
+    @property
+    def parallel(self) -> bool:
+        """Whether jobs go to the pool (more than one request at a time)."""
+        return self._executor is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether any job is in flight."""
+        return bool(self._flights)
+
+    @property
+    def full(self) -> bool:
+        """Whether ``size`` jobs are in flight (take no new job before one lands)."""
+        return len(self._flights) >= self.size
+
+    def has_key(self, key: tuple[str, str]) -> bool:
+        """Whether a job of this (kind, key) is in flight."""
+        return any(flight.key == key for flight in self._flights.values())
+
+    def submit(self, flight: Flight) -> None:
+        """Start ``flight``'s I/O on a pool thread."""
+        assert self._executor is not None and not self.full
+        self._flights[self._executor.submit(flight.deferred.io)] = flight
+
+    def finished(self, block: bool) -> list[Landed]:
+        """The flights done so far (waiting for at least one when ``block``), in the order
+        they finished, removed from the pool."""
+        if not self._flights:
+            return []
+        if block:
+            wait(list(self._flights), return_when=FIRST_COMPLETED)
+        landed: list[Landed] = []
+        for future in [f for f in self._flights if f.done()]:
+            flight = self._flights.pop(future)
+            try:
+                landed.append((flight, future.result(), None))
+            except Exception as error:  # the drain classifies it like a handler's error
+                landed.append((flight, None, error))
+        return landed
+
+    def close(self) -> None:
+        """Wait for the threads to end (every flight has been taken by then)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
