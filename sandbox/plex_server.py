@@ -97,6 +97,12 @@ class PlexServer:
         # Requests whose URL (path or query string) carried a token: a client should send
         # it only as a header, since URLs end up in proxy and server logs.
         self._token_urls = 0
+        # Concurrency as the server sees it (a measurement for tests, not PMS behaviour):
+        # requests being served now, overall and per item, and the most seen at once.
+        self._in_flight = 0
+        self._in_flight_items: collections.Counter = collections.Counter()
+        self.max_in_flight = 0
+        self.max_in_flight_per_item: dict[str, int] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._started_at = int(time.time())
@@ -254,7 +260,36 @@ class PlexServer:
             self._lib.scan_delay = float(seconds)
 
     # ----------------------------------------------------------------- requests
+    def reset_concurrency(self) -> None:
+        """Forget the most requests seen at once (overall and per item)."""
+        with self._lock:
+            self.max_in_flight = 0
+            self.max_in_flight_per_item = {}
+
     def _handle(self, method: str, target: str, headers, body: bytes):
+        """Serve one request, counting it as in flight (overall and per item it names)
+        from arrival to answer, the injected latency included."""
+        split = urlsplit(target)
+        path = unquote(split.path)
+        items = _items_of(method, path, dict(parse_qsl(split.query, keep_blank_values=True)))
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            for key in items:
+                self._in_flight_items[key] += 1
+                self.max_in_flight_per_item[key] = max(self.max_in_flight_per_item.get(key, 0),
+                                                       self._in_flight_items[key])
+        try:
+            return self._serve(method, target, headers, body)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                for key in items:
+                    self._in_flight_items[key] -= 1
+                    if not self._in_flight_items[key]:
+                        del self._in_flight_items[key]
+
+    def _serve(self, method: str, target: str, headers, body: bytes):
         """Serve one request; returns (status, extra headers, payload) or None to drop it."""
         arrived = _clock()
         split = urlsplit(target)
@@ -453,6 +488,17 @@ def _compile(template: str) -> re.Pattern:
 
 
 _COMPILED = [(m, t, _compile(t), h, kw) for m, t, h, kw in _ROUTES]
+
+
+def _items_of(method: str, path: str, query: dict) -> list[str]:
+    """The rating keys a request reads or writes: ``/library/metadata/{key}…`` and the
+    ``id`` list of a section edit (``PUT /library/sections/{id}/all?id=…``)."""
+    parts = path.strip("/").split("/")
+    if len(parts) >= 3 and parts[:2] == ["library", "metadata"]:
+        return [parts[2]]
+    if method == "PUT" and len(parts) == 4 and parts[:2] == ["library", "sections"] and parts[3] == "all":
+        return [k for k in query.get("id", "").split(",") if k]
+    return []
 
 
 def _match_route(method: str, path: str):

@@ -1,0 +1,148 @@
+"""The drain's Plex pool ('Parallel Plex requests'), observed from the Plex emulator.
+
+Real parts throughout: the Stash and Plex emulators over loopback HTTP, plexapi, the
+SQLite queue and DLQ on disk, ``SceneSync`` and ``SyncWorker``. The emulator records how
+many requests it served at once, overall and per item, so the rules are asserted on
+recorded concurrency and request counts, never on time. A per-request latency makes
+requests overlap when the pool lets them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from sandbox.plex_server import PlexServer
+from sandbox.stash_server import StashServer
+from shared import defaults
+from tests.sync_support import EDIT, METADATA, plex_config, stash_client
+from worker.dlq import DeadLetterQueue
+from worker.jobs import PUSH_SCENE, new_job
+from worker.processor import DrainReport, SyncWorker
+from worker.queue import JobQueue, enqueue, pending_jobs
+from worker.sync import SceneSync
+
+STASH = "/stash"
+MOVIES = "/plex/movies"
+#: Long enough that requests the pool lets overlap do overlap on a loaded machine.
+LATENCY = 0.05
+
+
+@pytest.fixture
+def stash():
+    with StashServer() as server:
+        yield server
+
+
+def start_plex(latency: float = LATENCY, sleep: Any = None) -> PlexServer:
+    options: dict[str, Any] = {"latency": latency}
+    if sleep is not None:
+        options["sleep"] = sleep
+    return PlexServer(**options).start()
+
+
+def world(plex: PlexServer, stash: StashServer, count: int, *, folders: tuple[str, ...] = ("a",)) -> list[str]:
+    """``count`` scenes per Stash folder; every folder maps onto the same Plex folder, so with
+    two folders two scenes share each Plex item (a mapping mistake the pool must survive)."""
+    section = plex.add_section("Movies", [MOVIES])
+    ids = []
+    for n in range(count):
+        plex.add_item(section, f"Movie {n}", [f"{MOVIES}/m{n}.mp4"])
+        for folder in folders:
+            ids.append(stash.add_scene(title=f"Scene {folder}{n}", files=[f"{STASH}/{folder}/m{n}.mp4"]))
+    return ids
+
+
+def drain(plex: PlexServer, stash: StashServer, data_dir: str, scene_ids: list[str], parallel: int,
+          *, folders: tuple[str, ...] = ("a",)) -> DrainReport:
+    """Queue a push per scene and drain them once, as *Process queue* does."""
+    mapping = "; ".join(f"{STASH}/{folder} => {MOVIES}" for folder in folders)
+    config = plex_config(plex, path_mappings=mapping, parallel_plex_requests=parallel)
+    for scene_id in scene_ids:
+        enqueue(data_dir, new_job(int(scene_id), "Scene.Update.Post", {}))
+    sync = SceneSync(config, stash_client(stash), data_dir)
+    queue, dlq = JobQueue(data_dir, resume_unacked=True), DeadLetterQueue(data_dir)
+    try:
+        worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
+        sync.before_pass(worker)
+        return worker.drain({PUSH_SCENE: sync})
+    finally:
+        sync.close()
+        queue.close()
+        dlq.close()
+
+
+def dead_letters(data_dir: str) -> int:
+    dlq = DeadLetterQueue(data_dir)
+    try:
+        return dlq.count()
+    finally:
+        dlq.close()
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_pool_keeps_at_most_n_requests_in_flight_and_one_per_item(stash, data_dir, parallel):
+    plex = start_plex()
+    try:
+        scenes = world(plex, stash, 16)
+        report = drain(plex, stash, data_dir, scenes, parallel)
+        assert report.synced == 16 and report.retried == 0 and report.dead_lettered == 0, report
+        assert plex.max_in_flight <= parallel
+        if parallel > 1:
+            assert plex.max_in_flight > 1          # the pool did run requests side by side
+        assert set(plex.max_in_flight_per_item.values()) == {1}
+        # Per changed scene still exactly one load and one edit, whatever the parallelism.
+        counts = plex.request_counts()
+        assert counts[METADATA] == 16 and counts[EDIT] == 16
+        assert list(pending_jobs(data_dir)) == []
+    finally:
+        plex.stop()
+
+
+def test_two_scenes_on_one_plex_item_never_have_requests_in_flight_together(stash, data_dir):
+    plex = start_plex()
+    try:
+        scenes = world(plex, stash, 8, folders=("a", "b"))   # 16 scenes, 8 items, paired
+        report = drain(plex, stash, data_dir, scenes, 4, folders=("a", "b"))
+        assert plex.max_in_flight > 1
+        items = plex.max_in_flight_per_item
+        assert len(items) == 8 and set(items.values()) == {1}, items
+        # Every job was settled one way or another; none was lost.
+        assert report.synced + report.retried + report.dead_lettered == 16, report
+        assert len(list(pending_jobs(data_dir))) == report.retried
+    finally:
+        plex.stop()
+
+
+def test_breaker_opening_mid_drain_stops_the_pool_and_keeps_every_job(stash, data_dir):
+    served = 0
+    guard = threading.Lock()
+    box: dict[str, PlexServer] = {}
+
+    def sleep(seconds: float) -> None:
+        # Plex goes away after its 12th request: counted, not timed.
+        nonlocal served
+        with guard:
+            served += 1
+            if served == 12:
+                box["plex"].fail_until_cleared(503)
+        threading.Event().wait(seconds)
+
+    plex = box["plex"] = start_plex(sleep=sleep)
+    try:
+        scenes = world(plex, stash, 30)
+        report = drain(plex, stash, data_dir, scenes, 4)
+        assert "circuit breaker" in report.stopped_because, report
+        # No job lost, none dead-lettered: each is synced or still queued.
+        kept = list(pending_jobs(data_dir))
+        assert report.synced + len(kept) == 30, (report, len(kept))
+        assert dead_letters(data_dir) == 0
+        assert report.synced < 30
+        # Once open, nothing new was sent: the failures that opened it plus those in flight.
+        failed = [r for r in plex.requests if r.status == 503]
+        assert len(failed) <= defaults.BREAKER_FAILURE_THRESHOLD + 4, len(failed)
+        assert plex.max_in_flight <= 4
+    finally:
+        plex.stop()
