@@ -1,6 +1,6 @@
 """Full sync at scale: N scenes, then again with 10 % changed in Stash.
 
-    python -m bench.full_sync --scenes 1000 [--plex-latency-ms 20] [--upload-latency-ms 100]
+    python -m bench.full_sync --scenes 1000 [--plex-latency-ms 20] [--upload-latency-ms 100] [--parallel 4]
 
 Queues every scene and runs the *Process queue* task through the runner (the
 plugin as a subprocess, real plexapi, the sandbox servers), twice: the first sync
@@ -9,8 +9,9 @@ Stash. Reports wall time, scenes/s, Plex requests per scene (per changed and per
 unchanged scene by route on the re-sync), Stash queries per scene (the Stash emulator's
 request count), and the drain process's peak RSS. ``--plex-latency-ms`` holds every
 answer of the Plex emulator back that long (``--upload-latency-ms`` a poster upload's;
-default the same), approximating a slow PMS. Requests are serial (parallelism 1: no
-request pool exists yet). Saves ``bench/results/full_sync_<N>[_plex<ms>ms].json``.
+default the same), approximating a slow PMS. ``--parallel`` is the 'Parallel Plex
+requests' setting (default 4; 1 = serial). Saves
+``bench/results/full_sync_<N>[_plex<ms>ms]_par<P>.json``.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ def main() -> None:
     parser.add_argument("--plex-latency-ms", type=float, default=0.0, help="Plex emulator: wait before every answer")
     parser.add_argument("--upload-latency-ms", type=float, default=None,
                         help="Plex emulator: wait before a poster upload's answer (default: --plex-latency-ms)")
+    parser.add_argument("--parallel", type=int, default=4, help="the 'Parallel Plex requests' setting")
     args = parser.parse_args()
     n = args.scenes
     upload_ms = args.plex_latency_ms if args.upload_latency_ms is None else args.upload_latency_ms
-    with Sandbox(scenes=n, seed=13, job_queue="sync") as sb:
+    with Sandbox(scenes=n, seed=13, job_queue="sync", settings={"parallel_plex_requests": args.parallel}) as sb:
         assert sb.runner is not None
         sb.runner.timeout = 3600.0   # a slow Plex makes one drain longer than the runner's default
         sb.plex.latency, sb.plex.upload_latency = args.plex_latency_ms / 1000, upload_ms / 1000
@@ -60,6 +62,7 @@ def main() -> None:
             sb.stash.update_scene(scene.stash_id, details=(scene.details or "") + " (re-cut)")
         sb.queue_everything()
         resync_seconds, resync_routes, resync_stash = _drain(sb)
+        max_in_flight = sb.plex.max_in_flight
 
     writes = {k: v for k, v in resync_routes.items() if k.startswith(("PUT", "POST"))}
     unchanged = n - len(changed)
@@ -68,7 +71,8 @@ def main() -> None:
         "scenes": n,
         "plex_latency_ms": args.plex_latency_ms,
         "upload_latency_ms": upload_ms,
-        "parallelism": 1,
+        "parallelism": args.parallel,
+        "plex_max_in_flight": max_in_flight,
         "first_sync": {"seconds": round(first_seconds, 2), "scenes_per_s": round(n / first_seconds, 1),
                        "plex_requests": first_routes,
                        "plex_requests_per_scene": round(sum(first_routes.values()) / n, 3),
@@ -84,7 +88,7 @@ def main() -> None:
         "drain_peak_rss_mb": peak_rss_mb(children=True),
     }
     first = figures["first_sync"]
-    print(f"{n} scenes, Plex {args.plex_latency_ms:g} ms per request ({upload_ms:g} ms per upload), parallelism 1 — "
+    print(f"{n} scenes, Plex {args.plex_latency_ms:g} ms per request ({upload_ms:g} ms per upload), parallelism {args.parallel} — "
           f"first sync {first_seconds:.1f}s ({n / first_seconds:.1f} scenes/s, {first['plex_requests_per_scene']} Plex "
           f"requests and {first['stash_queries_per_scene']} Stash queries per scene); "
           f"re-sync with {len(changed)} changed {resync_seconds:.1f}s ({n / resync_seconds:.0f} scenes/s)")
@@ -92,7 +96,7 @@ def main() -> None:
     print(f"re-sync Plex requests: {resync_routes}")
     print(f"drain peak RSS {figures['drain_peak_rss_mb']} MB")
     suffix = f"_plex{args.plex_latency_ms:g}ms" if args.plex_latency_ms or args.upload_latency_ms else ""
-    save(f"full_sync_{n}{suffix}", figures)
+    save(f"full_sync_{n}{suffix}_par{args.parallel}", figures)
 
 
 if __name__ == "__main__":

@@ -158,9 +158,11 @@ def test_not_a_plex_server_is_a_setting_to_fix_in_status_and_drain(tmp_path, whe
 # ---------------------------------------------------------------------------------------
 
 
-def test_burst_of_429_pauses_the_drain_and_everything_lands_without_a_retry(tmp_path):
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_burst_of_429_pauses_the_drain_and_everything_lands_without_a_retry(tmp_path, parallel):
     box = make_sandbox(tmp_path, seed=6, scenes=30)
     try:
+        box.configure(parallel_plex_requests=parallel)
         box.queue_quietly(box.world.scenes)
         box.plex.fail_next(12, status=429, retry_after=1)
         result = box.drain(max_wait="10")

@@ -188,7 +188,9 @@ def edit_requests(plex: PlexServer) -> list[dict]:
             for r in plex.requests if (r.method, r.route) == EDIT]
 
 
-def test_request_counts_unchanged_changed_and_new_cover(synced):
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_request_counts_unchanged_changed_and_new_cover(synced, parallel):
+    synced.configure(parallel_plex_requests=parallel)
     plex, stash = synced.plex, synced.stash
     spec = pick(synced, min_tags=1)
 

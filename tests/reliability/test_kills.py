@@ -77,7 +77,8 @@ class KillSwitch:
 
 def test_random_sigkill_of_drains_loses_nothing(box_factory):
     rng = random.Random(SEED)
-    box = box_factory(SCENES)
+    # Parallel Plex requests on (the default, set here explicitly): kills land mid-pool.
+    box = box_factory(SCENES, parallel_plex_requests=4)
     scenes = box.world.scenes
     retitle(box, scenes, "v0")
     enqueue_scenes(box, scenes)
