@@ -22,6 +22,7 @@ from worker.dlq import DeadLetterQueue
 from worker.jobs import PUSH_SCENE, new_job
 from worker.processor import DrainReport, SyncWorker
 from worker.queue import JobQueue, enqueue, pending_jobs
+from validation.config import PlexSyncConfig
 from worker.sync import SceneSync
 
 STASH = "/stash"
@@ -146,3 +147,45 @@ def test_breaker_opening_mid_drain_stops_the_pool_and_keeps_every_job(stash, dat
         assert plex.max_in_flight <= 4
     finally:
         plex.stop()
+
+
+def test_half_open_breaker_tries_plex_with_one_job_at_a_time(data_dir):
+    """A half-open breaker allows one trial, as a serial drain makes it: the pool sends no
+    second job's requests until the first has landed (here it fails, reopening the breaker)."""
+    from plex.exceptions import PlexUnreachable
+    from worker.circuit_breaker import CircuitState
+    from worker.pool import Deferred
+
+    calls = 0
+    guard = threading.Lock()
+    second = threading.Event()
+
+    class Handler:
+        def __call__(self, job: dict) -> str:
+            return self.start(job).run_inline()
+
+        def start(self, job: dict) -> Deferred:
+            def io() -> None:
+                nonlocal calls
+                with guard:
+                    calls += 1
+                    if calls == 2:
+                        second.set()
+                second.wait(1.0)   # overlapping calls would meet here; one alone times out
+                raise PlexUnreachable("Plex at http://127.0.0.1:9: connection refused")
+            return Deferred(io=io, finish=lambda result: "written")
+
+    for scene_id in range(1, 7):
+        enqueue(data_dir, new_job(scene_id, "Scene.Update.Post", {}))
+    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="x" * 20, parallel_plex_requests=4)
+    queue, dlq = JobQueue(data_dir, resume_unacked=True), DeadLetterQueue(data_dir)
+    try:
+        worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
+        worker.circuit_breaker._state = CircuitState.HALF_OPEN
+        report = worker.drain({PUSH_SCENE: Handler()})
+    finally:
+        queue.close()
+        dlq.close()
+    assert calls == 1
+    assert "circuit breaker" in report.stopped_because, report
+    assert len(list(pending_jobs(data_dir))) == 6 and dead_letters(data_dir) == 0

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 from plex.exceptions import PlexSyncError, StashUnavailable, TransientError
 from shared.log import create_logger, is_verbose, redact
 from shared import defaults
-from worker.circuit_breaker import CircuitBreaker
+from worker.circuit_breaker import CircuitBreaker, CircuitState
 from worker.pool import Deferred, Flight, PlexPool, pool_size
 from worker.jobs import PUSH_SCENE, coalesces, describe, due_at, is_due, key_of, kind_of
 from worker.retry_policy import Action, classify, pause_delay, retry_budget, retry_decision, retry_job
@@ -219,8 +219,9 @@ class SyncWorker:
                     report.stopped_because = "Plex unreachable (circuit breaker open)"
                     report.problem = breaker_problem(self.circuit_breaker.half_opens_at())
                     break
-                if pool.full:
-                    # At most N jobs in flight: nothing is read ahead past that.
+                if pool.full or (pool.busy and self.circuit_breaker.state is not CircuitState.CLOSED):
+                    # At most N jobs in flight: nothing is read ahead past that. A half-open
+                    # breaker tries Plex with one job at a time, as a serial drain does.
                     if settle(block=True):
                         break
                     continue
