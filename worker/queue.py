@@ -13,7 +13,6 @@ Two doors into the same SQLite table:
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 
 try:  # the C pickler itself: pickle.py would import re and struct on the hook's path
@@ -23,7 +22,7 @@ except ImportError:
 
 from shared.datadir import ensure_private_dir
 from shared.defaults import SQLITE_LOCK_TIMEOUT_SECONDS
-from shared.sqlite_files import open_or_quarantine, private_file
+from shared.sqlite_files import open_or_quarantine, private_file, sqlite3
 # Hook path: typing and dataclasses cost ~18 ms to import, so names used only in
 # annotations are imported for type checkers alone.
 TYPE_CHECKING = False
