@@ -42,7 +42,8 @@ def test_the_hooks_answer_is_what_json_dumps_writes(value: dict[str, Any]) -> No
 
 
 # sqlite3 (the package, not the C module the hook uses) brings datetime: ~4 ms.
-HEAVY = ("json", "re", "enum", "socket", "pickle", "typing", "dataclasses", "stash.client", "sqlite3", "datetime")
+HEAVY = ("json", "re", "enum", "socket", "pickle", "typing", "dataclasses", "stash.client", "sqlite3", "datetime",
+         "_pickle", "copyreg")
 PROBE = """
 import sys
 heavy, sys.argv = sys.argv[1:], ["plexsync.py"]
