@@ -6,8 +6,6 @@ Each run is a hook started exactly as Stash starts it (interpreter start include
 same sandbox runner, alternating between PlexSync's hook for a Scene.Update.Post that
 changes a title (read the settings snapshot, queue the job, ask for a drain once per
 burst) and a do-nothing plugin whose hook reads stdin and prints ``{"output":"ok"}``.
-PlexSync's hook starts as plexsync.yml says (``python -S``); the floor is the do-nothing
-hook started plainly (``python``), and the same hook started with ``-S`` is reported beside it.
 Drains run in Stash's job queue meanwhile, as in Stash, so both see the same machine.
 Prints medians, p95s and the ratio; saves ``bench/results/hook.json``; also records
 ``python -X importtime`` for the hook path and the Stash requests each hook sent.
@@ -69,11 +67,10 @@ def bare_interpreter_ms(runs: int = 20) -> float:
     return round(sorted(times)[len(times) // 2] * 1000, 1)
 
 
-def noop_plugin(folder: Path, *, no_site: bool = False) -> Path:
-    """Write the do-nothing plugin into ``folder`` (started with ``python -S`` if
-    ``no_site``); returns it."""
+def noop_plugin(folder: Path) -> Path:
+    """Write the do-nothing plugin into ``folder``; returns it."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "noop.yml").write_text(NOOP_YML.replace("  - python\n", "  - python\n  - \"-S\"\n") if no_site else NOOP_YML)
+    (folder / "noop.yml").write_text(NOOP_YML)
     (folder / "noop.py").write_text(NOOP_PY)
     return folder
 
@@ -98,10 +95,8 @@ def main() -> None:
     with Sandbox(scenes=max(total, 50), seed=11) as sb, tempfile.TemporaryDirectory() as tmp:
         assert sb.runner is not None
         noop = PluginRunner(noop_plugin(Path(tmp) / "noop"), sb.stash, sb.stash_dir, job_queue="sync")
-        noop_s = PluginRunner(noop_plugin(Path(tmp) / "noop-s", no_site=True), sb.stash, sb.stash_dir, job_queue="sync")
         walls: list[float] = []
         noop_walls: list[float] = []
-        noop_s_walls: list[float] = []
         requests: dict[str, int] = {}
         for i, scene in enumerate(sb.world.scenes[:total]):
             [result] = sb.edit(scene, title=scene.title + " ·")
@@ -109,17 +104,12 @@ def main() -> None:
             [floor] = noop.fire_hook("Scene.Update.Post", int(scene.stash_id), input={"title": "x"},
                                      input_fields=["id", "title"])
             assert floor.exit_code == 0 and floor.output == "ok", floor.error
-            [floor_s] = noop_s.fire_hook("Scene.Update.Post", int(scene.stash_id), input={"title": "x"},
-                                         input_fields=["id", "title"])
-            assert floor_s.exit_code == 0 and floor_s.output == "ok", floor_s.error
             if i >= args.warmup:
                 walls.append(result.wall_time)
                 noop_walls.append(floor.wall_time)
-                noop_s_walls.append(floor_s.wall_time)
                 for name in stash_requests(sb, result):
                     requests[name] = requests.get(name, 0) + 1
         noop.close()
-        noop_s.close()
         # A save touching nothing we sync (play count): validated and dismissed.
         skipped_walls = []
         for scene in sb.world.scenes[:20]:
@@ -132,7 +122,6 @@ def main() -> None:
         "bytecode_cache": bytecode_cache,
         "hook_queue_job": summary_ms(walls),
         "noop_python_hook": summary_ms(noop_walls),
-        "noop_python_hook_no_site": summary_ms(noop_s_walls),
         "hook_nothing_to_sync": summary_ms(skipped_walls),
         "python_c_pass_ms": bare_interpreter_ms(),
         "hook_import_time_ms": import_time_ms(),
@@ -142,14 +131,10 @@ def main() -> None:
     }
     ratio = figures["hook_queue_job"]["median_ms"] / figures["noop_python_hook"]["median_ms"]
     figures["ratio_to_noop_median"] = round(ratio, 2)
-    figures["ratio_to_noop_no_site_median"] = round(
-        figures["hook_queue_job"]["median_ms"] / figures["noop_python_hook_no_site"]["median_ms"], 2)
     print(f"hook that queues a job: median {figures['hook_queue_job']['median_ms']} ms, "
           f"p95 {figures['hook_queue_job']['p95_ms']} ms over {len(walls)} runs")
     print(f"do-nothing Python hook, same runner, interleaved: median {figures['noop_python_hook']['median_ms']} ms "
           f"→ ratio {figures['ratio_to_noop_median']}×")
-    print(f"the same do-nothing hook started with python -S: median "
-          f"{figures['noop_python_hook_no_site']['median_ms']} ms → ratio {figures['ratio_to_noop_no_site_median']}×")
     print(f"hook with nothing to sync: median {figures['hook_nothing_to_sync']['median_ms']} ms")
     print(f"Stash requests sent by the {len(walls)} hooks: {requests} "
           f"({figures['stash_requests_per_hook']} per hook); drains requested: {drain_requests}")
