@@ -22,27 +22,12 @@ import sys
 _hook_answered = False
 
 
-def _load_site() -> None:
-    """Make the installed packages importable when Python started without ``site``.
-
-    plexsync.yml starts Python with ``-S``: a hook needs only the standard library, and
-    skipping ``site`` (site-packages, ``.pth`` files, sitecustomize) saves ~7 ms of every
-    save. Tasks and the command line need pydantic, plexapi and the rest, so they run
-    ``site`` here, as Python would have at start.
-    """
-    if sys.flags.no_site:
-        import site
-
-        site.main()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     global _hook_answered
     os.umask(0o077)  # every file we create (queue, DLQ, state) is private
     argv = sys.argv[1:] if argv is None else argv
     if argv:
-        _load_site()
         from plugin.cli import main as cli_main
 
         return cli_main(argv)
@@ -70,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         _hook_answered = True
         return code
 
-    _load_site()
     from plugin.deps import dependency_problem, import_error_problem
 
     problem = dependency_problem()

@@ -134,18 +134,6 @@ def test_a_task_with_a_missing_package_logs_one_clear_line(stash, tmp_path, hide
     assert json.loads(result.stdout) == {"output": None, "error": line}
 
 
-def test_started_as_plexsync_yml_says_without_site_a_task_still_finds_its_packages(stash, tmp_path):
-    # plexsync.yml runs Python with -S, which leaves site-packages off sys.path: the
-    # task adds them itself before looking for its dependencies.
-    runner = PluginRunner(ROOT, stash, tmp_path / "stash", env={"PLEXSYNC_DATA_DIR": str(tmp_path / "data")})
-    try:
-        assert runner.config.exec[1] == "-S"
-        result = runner.run_task("DLQ: show")
-    finally:
-        runner.close()
-    assert result.ok and result.logs and not result.messages("e"), (result.error, result.stderr)
-
-
 def test_the_hook_needs_none_of_them(stash, tmp_path, hider):
     scene = stash.add_scene(title="A scene", files=["/media/a.mp4"])
     runner = runner_for(stash, tmp_path, hider, ",".join(r.module for r in deps.REQUIREMENTS))

@@ -56,8 +56,7 @@ def test_strict_keys(manifest):
     assert manifest["name"] and manifest["description"] and manifest["version"]
     assert manifest.get("interface", "raw") == "raw"
     assert isinstance(manifest["exec"], list) and manifest["exec"][0] in ("python", "python3")
-    # -S: a hook starts without site-packages (it needs none); tasks load them (plexsync.py).
-    assert manifest["exec"][1:] == ["-S", "{pluginDir}/plexsync.py"]
+    assert manifest["exec"][1] == "{pluginDir}/plexsync.py"
     assert manifest.get("errLog") in (None, "trace", "debug", "info", "warning", "error", "none")
     for key, setting in manifest["settings"].items():
         assert set(setting) <= SETTING_KEYS, (key, set(setting) - SETTING_KEYS)
