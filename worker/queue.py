@@ -107,12 +107,16 @@ def enqueue_many(data_dir: str, jobs: list[dict[str, Any]]) -> None:
     and commit per job would take minutes)."""
     if not jobs:
         return
+    try:  # tasks only: the C pickler is ~5x faster per job than the hook's picklelite
+        from _pickle import dumps
+    except ImportError:
+        from pickle import dumps
     conn = _connect(data_dir)
     try:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT, [(_pickle_dumps(job, _PICKLE_PROTOCOL), now) for job in jobs])
+            conn.executemany(_INSERT, [(dumps(job, protocol=_PICKLE_PROTOCOL), now) for job in jobs])
         except BaseException:
             conn.execute("ROLLBACK")
             raise
