@@ -18,9 +18,13 @@ import sys
 # packages win over same-named folders of other plugins that Stash adds via
 # PYTHONPATH (the plugins folder).
 
+#: Set once a hook has answered: the process may then end without tearing down.
+_hook_answered = False
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    global _hook_answered
     os.umask(0o077)  # every file we create (queue, DLQ, state) is private
     argv = sys.argv[1:] if argv is None else argv
     if argv:
@@ -47,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "hook":
         from plugin.hook import handle_hook
 
-        return handle_hook(document)
+        code = handle_hook(document)
+        _hook_answered = True
+        return code
 
     from plugin.deps import dependency_problem, import_error_problem
 
@@ -67,5 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     return respond(error=problem)
 
 
+def exit_process(code: int) -> None:
+    """End the process with ``code``. After a hook, skip the interpreter's teardown.
+
+    Stash's save waits until the hook process has exited, and tearing the interpreter
+    down (module cleanup, garbage collection) adds ~7 ms to a ~45 ms hook while freeing
+    nothing the OS does not: the queue's connection is closed (its insert committed
+    and synced) before the hook answers, and nothing on the hook path registers
+    ``atexit`` work. Tasks exit normally (threads, logging and library cleanup).
+    """
+    if _hook_answered:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:  # Stash stopped reading: nothing left to tell it
+            pass
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -181,6 +181,37 @@ def test_hook_path_imports_nothing_heavy(tmp_path, subprocess_env, stash_dir, da
     assert heavy == [], heavy
 
 
+TEARDOWN_PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: sys.stderr.write("\\nTORN DOWN\\n"))
+sys.argv = [sys.argv[1]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_hook_ends_without_interpreter_teardown_and_keeps_its_job(tmp_path, subprocess_env, stash_dir,
+                                                                    data_dir_env):
+    # Stash's save waits for the process to end: after the hook's answer it skips
+    # teardown (~7 ms), yet its answer and log are out and its job is stored.
+    env = dict(subprocess_env, PLEXSYNC_DATA_DIR=str(data_dir_env))
+
+    def run(stdin: bytes) -> Run:
+        return Run(subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, ENTRY], capture_output=True, env=env,
+                                  cwd=str(tmp_path), input=stdin, timeout=60))
+
+    hook = run(json.dumps(hook_doc(stash_dir, scene_id=46, port=closed_port())).encode())
+    assert hook.code == 0 and hook.result == {"output": "queued", "error": None}, hook.stderr
+    assert "TORN DOWN" not in hook.stderr
+    assert [job["scene_id"] for job in pending_jobs(str(data_dir_env))] == [46]
+    refused = run(_bad_inputs(stash_dir)["hook without scene id"])
+    assert refused.code == 1 and "scene id" in refused.result["error"]
+    assert [level for level, _ in refused.log] == ["e"], refused.stderr   # its log line is out too
+    # Anything else (a task, bad stdin) exits normally.
+    task = run(_bad_inputs(stash_dir)["unknown mode"])
+    assert task.code == 1 and "explode" in task.result["error"]
+    assert "TORN DOWN" in task.stderr
+
+
 def test_hook_with_stash_unreachable_still_queues_the_job(run_plugin, stash_dir, data_dir_env):
     run = run_plugin(hook_doc(stash_dir, scene_id=45, port=closed_port()))
     assert run.code == 0, run.stderr
