@@ -136,6 +136,34 @@ def test_get_ack_nack(job_queue, data_dir, make_job):
     assert list(pending_jobs(data_dir)) == []
 
 
+def test_taking_the_next_job_skips_acked_rows_by_index(job_queue, data_dir, make_job):
+    # persist-queue's own "next job" query, as it runs it: without the ready-rows index
+    # SQLite walks every acked row first (a 10,000-job drain was quadratic: ~9 s).
+    query = job_queue._queue._sql_select(job_queue._queue._start_key())
+    conn = sqlite3.connect(os.path.join(queue_path(data_dir), DB_FILE))
+    try:
+        plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + query))
+    finally:
+        conn.close()
+    assert "USING INDEX ack_queue_default_ready" in plan, plan
+    for scene in range(3):
+        enqueue(data_dir, make_job(scene + 1))
+    job_queue.ack(job_queue.get())
+    assert [job_queue.get()["scene_id"], job_queue.ready_count()] == [2, 1]
+
+
+def test_drain_commits_skip_fsync_and_hook_inserts_keep_it(job_queue, data_dir):
+    # The drain's take/ack/requeue: NORMAL (WAL: a killed drain still loses nothing);
+    # what a hook inserts is the user's edit: FULL (SQLite's default, 2).
+    assert job_queue._queue._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    from worker.queue import _connect
+    conn = _connect(data_dir)
+    try:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    finally:
+        conn.close()
+
+
 def test_in_flight_job_resumed_only_when_asked(data_dir, make_job):
     enqueue(data_dir, make_job(1))
     crashed = JobQueue(data_dir)

@@ -85,3 +85,35 @@ def test_batch_documents_are_valid_for_stash():
         pytest.skip("Stash's real schema is not at ../shared/fixtures/stash-schema")
     for document in (queries.FIND_SCENES_BY_ID, queries.SCENE_IDS_BETWEEN):
         assert validate_against_real_schema(document, allow_deprecated=False) == [], document
+
+
+def test_the_next_batch_is_read_in_the_background_and_handed_out_once():
+    """``read_ahead`` reads scenes and covers off the drain's thread; taking one of its
+    scenes makes it the current batch, with no further request to Stash."""
+    from sandbox.stash_server import StashServer
+    from stash.client import StashClient, StashConnection
+    from worker.scene_batch import SceneBatch
+
+    server = StashServer().start()
+    batch = None
+    try:
+        ids = [int(server.add_scene(title=f"s{i}", files=[f"/v/{i}.mp4"])) for i in range(6)]
+        client = StashClient(StashConnection(host=server.host, port=server.port, api_key=server.api_key), timeout=10.0)
+        batch = SceneBatch(client, lambda scene: (scene.get("paths") or {}).get("screenshot"), size=3)
+        server.reset_queries()
+        batch.load(ids[:3])
+        assert [batch.take(i).scene["id"] for i in ids[:2]] == [str(i) for i in ids[:2]]
+        batch.read_ahead(ids[3:])
+        assert batch.reading_ahead() and batch.holds(ids[4]) and not batch.holds(ids[0])
+        taken = batch.take(ids[4])
+        assert taken is not None and taken.scene["id"] == str(ids[4])
+        cover = batch.take_cover(taken.scene["paths"]["screenshot"])
+        assert cover is not None and cover[1].startswith("image/")
+        assert batch.take(ids[4]) is None and not batch.reading_ahead()
+        assert batch.take(ids[2]) is None  # the batch before was replaced, not kept growing
+        # One read per batch: the second from the read ahead, nothing read again.
+        assert [q["variables"]["ids"] for q in server.queries] == [[str(i) for i in ids[:3]], [str(i) for i in ids[3:]]]
+    finally:
+        if batch is not None:
+            batch.close()
+        server.stop()

@@ -69,3 +69,17 @@ def test_records_survive_for_the_next_process(data_dir, state):
     assert again.get(5) == record
     again.close()
     assert os.path.exists(os.path.join(data_dir, DB_FILE))
+
+
+def test_caches_skip_the_fsync_and_the_dlq_keeps_it(tmp_path):
+    # Caches (sync state, path index) may lose their last commits to a power cut and
+    # be rebuilt; the DLQ is work and keeps SQLite's fully synchronous default.
+    from plex.path_index import PathIndex
+    from worker.dlq import DeadLetterQueue
+    from worker.sync_state import SyncState
+    state, index, dlq = SyncState(str(tmp_path)), PathIndex(str(tmp_path), case_insensitive=False, signature="s"), DeadLetterQueue(str(tmp_path))
+    try:
+        assert [store._conn.execute("PRAGMA synchronous").fetchone()[0] for store in (state, index, dlq)] == [1, 1, 2]
+    finally:
+        for store in (state, index, dlq):
+            store.close()

@@ -3,7 +3,9 @@
 A bulk drain used to cost one ``findScene`` per job. :class:`SceneBatch` reads the
 scenes of the next :data:`SCENE_BATCH_SIZE` due scene pushes with one ``findScenes``
 and their covers with a small thread pool, and hands each scene out once (a retry
-later in the drain reads fresh). Memory holds one batch at a time.
+later in the drain reads fresh). Once half a batch is handed out, the next one is read
+in the background (:meth:`SceneBatch.read_ahead`), so the Plex pool never waits for a
+batch's covers; memory holds two batches at most.
 
 Stash rejects a whole ``findScenes(ids:)`` when one id no longer exists, so a
 rejected batch is narrowed with one id listing: the missing ids read as deleted
@@ -14,7 +16,7 @@ cannot settle is left to the per-scene ``findScene``, which classifies it as bef
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol, Sequence, Union
 
@@ -49,6 +51,14 @@ class Fetched:
     read_at: float
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """A batch as read: its scenes by id and its covers by URL."""
+
+    scenes: dict[int, Fetched]
+    covers: dict[str, Cover]
+
+
 def batch_ids(first: int, upcoming: Iterable[int], size: int) -> list[int]:
     """``first`` then the other distinct ids of ``upcoming``, at most ``size`` in all."""
     out = [first]
@@ -75,31 +85,90 @@ class SceneBatch:
         self.cover_budget = cover_budget
         self._scenes: dict[int, Fetched] = {}
         self._covers: dict[str, Cover] = {}
+        #: The next batch, being read in the background, and its ids.
+        self._ahead: Future[_Batch | None] | None = None
+        self._ahead_ids: frozenset[int] = frozenset()
+        self._reader: ThreadPoolExecutor | None = None
 
     def take(self, scene_id: int) -> Fetched | None:
-        """The scene as the last batch read it (once), or ``None`` when the batch lacks it."""
-        return self._scenes.pop(scene_id, None)
+        """The scene as a batch read it (once), or ``None`` when no batch has it. A scene
+        of the batch being read ahead waits for that read."""
+        fetched = self._scenes.pop(scene_id, None)
+        if fetched is None and scene_id in self._ahead_ids:
+            self._adopt_ahead()
+            fetched = self._scenes.pop(scene_id, None)
+        return fetched
 
     def take_cover(self, url: str) -> Cover | None:
         """The cover at ``url`` as the last batch fetched it (once), or ``None``."""
         return self._covers.pop(url, None)
 
+    def remaining(self) -> int:
+        """Scenes of the current batch not handed out yet."""
+        return len(self._scenes)
+
+    def holds(self, scene_id: int) -> bool:
+        """Whether the current batch or the one being read ahead has this scene."""
+        return scene_id in self._scenes or scene_id in self._ahead_ids
+
+    def reading_ahead(self) -> bool:
+        """Whether a batch is being (or was) read ahead and not yet taken over."""
+        return self._ahead is not None
+
     def load(self, scene_ids: Sequence[int]) -> None:
         """Replace the batch with these scenes and their covers (one request, plus one id
         listing if Stash rejects it). Raises only a lost Stash (``StashUnreachable`` or
         ``StashAuthError``), which the caller classifies as ``findScene``'s."""
+        self._install(self._read_batch(scene_ids))
+
+    def read_ahead(self, scene_ids: Sequence[int]) -> None:
+        """Start reading these scenes and covers in the background (one batch at a time);
+        :meth:`take` of one of them makes it the current batch."""
+        ids = list(dict.fromkeys(int(i) for i in scene_ids))
+        if self._ahead is not None or not ids:
+            return
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scene-batch")
+        self._ahead_ids = frozenset(ids)
+        self._ahead = self._reader.submit(self._read_batch, ids)
+
+    def close(self) -> None:
+        """Stop reading ahead (a read in progress ends on its own, its result unused)."""
+        if self._reader is not None:
+            self._reader.shutdown(wait=False, cancel_futures=True)
+            self._reader = None
+        self._ahead, self._ahead_ids = None, frozenset()
+
+    def _adopt_ahead(self) -> None:
+        ahead, self._ahead, self._ahead_ids = self._ahead, None, frozenset()
+        if ahead is None:
+            return
+        try:
+            batch = ahead.result()
+        except Exception as exc:  # classified when the foreground reads them again
+            # Read again in the foreground, where losing Stash stops the drain as it should.
+            log_debug(f"Reading the next scenes ahead failed ({type(exc).__name__}: {exc}); reading them again")
+            return
+        self._install(batch)
+
+    def _install(self, batch: _Batch | None) -> None:
         self._scenes.clear()
         self._covers.clear()
+        if batch is not None:
+            self._scenes.update(batch.scenes)
+            self._covers.update(batch.covers)
+
+    def _read_batch(self, scene_ids: Sequence[int]) -> _Batch | None:
+        """The scenes and covers of ``scene_ids``; ``None`` when each must be read alone."""
         ids = list(dict.fromkeys(int(i) for i in scene_ids))
         if not ids:
-            return
+            return None
         read_at = time.time()
         found = self._read(ids)
         if found is None:
-            return  # each scene is read on its own, as before
-        for scene_id in ids:
-            self._scenes[scene_id] = Fetched(found.get(scene_id), read_at)
-        self._fetch_covers(list(found.values()))
+            return None  # each scene is read on its own, as before
+        scenes = {scene_id: Fetched(found.get(scene_id), read_at) for scene_id in ids}
+        return _Batch(scenes, self._fetch_covers(list(found.values())))
 
     def _read(self, ids: list[int]) -> dict[int, dict[str, Any]] | None:
         try:
@@ -124,10 +193,11 @@ class SceneBatch:
         except Exception:  # the scene's own sync meets and reports it
             return None
 
-    def _fetch_covers(self, scenes: list[dict[str, Any]]) -> None:
+    def _fetch_covers(self, scenes: list[dict[str, Any]]) -> dict[str, Cover]:
         urls = list(dict.fromkeys(u for u in map(self._url, scenes) if u))
+        covers: dict[str, Cover] = {}
         if not urls:
-            return
+            return covers
 
         def fetch(url: str) -> Cover:
             try:
@@ -141,10 +211,11 @@ class SceneBatch:
             # A few at a time, so no more than ``step`` covers past the budget are ever held.
             for start in range(0, len(urls), step):
                 if held >= self.cover_budget:
-                    return  # the rest are fetched when their scene syncs: memory stays bounded
+                    break  # the rest are fetched when their scene syncs: memory stays bounded
                 chunk = urls[start:start + step]
                 for url, cover in zip(chunk, pool.map(fetch, chunk)):
                     size = 0 if isinstance(cover, StashError) else len(cover[0])
                     if held + size <= self.cover_budget:
                         held += size
-                        self._covers[url] = cover
+                        covers[url] = cover
+        return covers

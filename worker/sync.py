@@ -175,6 +175,7 @@ class SceneSync:
 
     def close(self) -> None:
         """Release files and connections."""
+        self.batch.close()
         self.plex.close()
         self.index.close()
         self.state.close()
@@ -271,6 +272,7 @@ class SceneSync:
                 self._load_batch(scene_id, upcoming)
                 fetched = self.batch.take(scene_id)
         if fetched is not None:
+            self._read_next_batch_ahead()
             if fetched.scene is None:
                 self.state.forget(scene_id)
                 raise PermanentError(f"scene {scene_id} no longer exists in Stash")
@@ -289,13 +291,21 @@ class SceneSync:
             raise PermanentError(f"scene {scene_id} no longer exists in Stash")
         return scene, read_at
 
-    def _upcoming_scene_ids(self) -> list[int]:
+    def _upcoming_scene_ids(self, limit: int | None = None) -> list[int]:
         """Scene ids of the drain's next due scene pushes (none outside a drain)."""
         if self._queue is None:
             return []
         now = time.time()
-        return [int(job["scene_id"]) for job in self._queue.peek_ready(self.batch.size)
+        return [int(job["scene_id"]) for job in self._queue.peek_ready(limit or self.batch.size)
                 if kind_of(job) == PUSH_SCENE and is_due(job, now)]
+
+    def _read_next_batch_ahead(self) -> None:
+        """Half the batch handed out: read the scenes after it in the background."""
+        if self.batch.reading_ahead() or self.batch.remaining() > self.batch.size // 2:
+            return
+        upcoming = [i for i in self._upcoming_scene_ids(2 * self.batch.size) if not self.batch.holds(i)]
+        if len(upcoming) >= 2:
+            self.batch.read_ahead(upcoming[:self.batch.size])
 
     def _load_batch(self, scene_id: int, upcoming: list[int]) -> None:
         ids = batch_ids(scene_id, upcoming, self.batch.size)
