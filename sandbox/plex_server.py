@@ -640,8 +640,12 @@ _COMPILED = [(m, t, _compile(t), h, kw) for m, t, h, kw in _ROUTES]
 
 
 def _items_of(method: str, path: str, query: dict) -> list[str]:
-    """The rating keys a request reads or writes: ``/library/metadata/{key}…`` and the
-    ``id`` list of a section edit (``PUT /library/sections/{id}/all?id=…``)."""
+    """The rating keys a request reads or writes: ``/library/metadata/{key}…``, the
+    ``id`` list of a section edit (``PUT /library/sections/{id}/all?id=…``) and the item of
+    a watch-state write (``/:/scrobble?key=…``, ``/:/timeline?ratingKey=…``)."""
+    if path.startswith("/:/"):
+        key = query.get("ratingKey") if path.rstrip("/") == "/:/timeline" else query.get("key")
+        return [key] if key else []
     parts = path.strip("/").split("/")
     if len(parts) >= 3 and parts[:2] == ["library", "metadata"]:
         return [parts[2]]

@@ -226,3 +226,12 @@ def test_bulk_seeding_and_paging_match_a_naive_scan():
             assert total == len(want) and page == want[3:43], filters
             page, _ = history.query(since=since, before=before, start=3, size=40, descending=True, **filters)
             assert page == want[::-1][3:43], filters
+
+
+def test_watch_writes_count_as_requests_on_their_item(emu, plex):
+    """The per-item concurrency measure (for the pool's per-item locks) sees watch writes."""
+    movie = plex.fetchItem(emu.keys[4])
+    emu.reset_concurrency()
+    movie.markPlayed()
+    movie.updateTimeline(5_000)
+    assert emu.max_in_flight_per_item == {str(emu.keys[4]): 1}
