@@ -512,7 +512,7 @@ class PlexServer:
         start, size = _paging(query, headers)
         plays, total = self._lib.history.query(descending=sort.endswith(":desc"), start=start, size=size,
                                                **filters)
-        body = px.render_history(plays, self._lib.items, self._lib.sections)
+        body = px.render_history(plays, self._lib.items)
         return px.container([("size", len(plays)), ("totalSize", total), ("offset", start)], body)
 
     def _history_delete(self, play_id, account, **_):

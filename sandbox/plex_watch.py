@@ -124,7 +124,7 @@ class History:
         wanted = {"account": account, "section": section, "item": item}
         if item is not None and section is not None:
             # An item's plays are all in its section: the item index answers alone.
-            first = next(iter(self._plays_of(item)), None)
+            first = self._first_play_of(item)
             if first is not None and first.section_id != section:
                 return [], 0
             wanted["section"] = None
@@ -141,9 +141,9 @@ class History:
             window = entries[lo + start:lo + start + count]
         return [self.plays[play_id] for _, play_id in window], total
 
-    def _plays_of(self, item: int) -> list[Play]:
-        entries = self._index.get((("item",), item), [])
-        return [self.plays[play_id] for _, play_id in entries[:1]]
+    def _first_play_of(self, item: int) -> Play | None:
+        entries = self._index.get((("item",), item))
+        return self.plays[entries[0][1]] if entries else None
 
 
 class WatchBook:

@@ -223,7 +223,7 @@ def render_video(item, section, full: bool, tag_id: Callable[[str, str], int],
     return "".join(out)
 
 
-def render_history(plays, items: dict, sections: dict) -> str:
+def render_history(plays, items: dict) -> str:
     """The rows of ``/status/sessions/history/all``: one ``<Video>`` per play, newest or
     oldest first as asked; a play of a deleted item keeps its ids but no title."""
     out = []

@@ -235,3 +235,12 @@ def test_watch_writes_count_as_requests_on_their_item(emu, plex):
     movie.markPlayed()
     movie.updateTimeline(5_000)
     assert emu.max_in_flight_per_item == {str(emu.keys[4]): 1}
+
+
+def test_a_history_row_can_be_deleted_through_plexapi(emu, plex, kid):
+    emu.add_plays([(emu.keys[0], 1, NOW_TS), (emu.keys[0], 7, NOW_TS + 1)])
+    mine, theirs = plex.history(accountID=1)[0], plex.history(accountID=7)[0]
+    with pytest.raises(NotFound):
+        kid.query(mine.historyKey, method=kid._session.delete)   # not the kid's play
+    theirs.delete()
+    assert [r.accountID for r in plex.fetchItem(emu.keys[0]).history()] == [1]
