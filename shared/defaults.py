@@ -80,6 +80,10 @@ SCAN_STAMP_MAX_AGE = 5.0
 FOLDER_SCAN_WINDOW_SECONDS = 15 * 60.0
 #: Items per page when listing a Plex library section.
 PLEX_PAGE_SIZE = 1000
+#: Plays per page when reading Plex's play history (a cursor can be saved after each page).
+PLEX_HISTORY_PAGE_SIZE = 200
+#: Items per ``/library/metadata/<k1>,<k2>,…`` request when reading watch state (keeps URLs short).
+PLEX_WATCH_BATCH = 100
 #: A Retry-After from Plex longer than this is cut to it.
 MAX_RETRY_AFTER_SECONDS = 600.0
 #: A 429 without a usable Retry-After: wait this long.
