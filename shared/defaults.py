@@ -121,3 +121,6 @@ HOOK_SETTINGS_FORMER_FOLDERS = 4
 
 #: Resume points (Stash seconds vs Plex ms) closer than this count as the same point.
 WATCH_RESUME_TOLERANCE_MS = 1000
+#: An open scrobble intent is matched to a Plex history entry stamped up to this many
+#: seconds before the intent (Plex stamps viewedAt with its own clock).
+WATCH_INTENT_CLOCK_SLACK_SECONDS = 120
