@@ -160,14 +160,16 @@ def test_kill_after_plex_scrobbled_resolves_as_sent_and_the_entry_as_ours(data_d
 
 def test_kill_before_plex_scrobbled_drops_the_intent_so_the_play_is_sent_again(data_dir):
     j = WatchJournal(data_dir)
-    j.scrobble_sent(j.begin_scrobble(ACCOUNT, 3, NOW - 900, "101", NOW - 800), 30)
+    j.scrobble_sent(j.begin_scrobble(ACCOUNT, 3, NOW - 900, "101", NOW - 60), 30)
+    j.record_carried(ACCOUNT, 3, [PlexPlay(31, NOW - 20)])
     j.begin_scrobble(ACCOUNT, 3, NOW - 50, "101", NOW)
     j.close()  # SIGKILL before Plex's write
     j = WatchJournal(data_dir)
     try:
         [intent] = j.open_intents()
-        # Our older scrobble's entry (30) is known: it is not taken for this one.
-        assert j.resolve_intent(intent, [PlexPlay(30, NOW - 800)]) is False
+        # Our older scrobble's entry (30) and a carried play (31), both within the clock
+        # slack, are known: neither is taken for this one.
+        assert j.resolve_intent(intent, [PlexPlay(30, NOW - 60), PlexPlay(31, NOW - 20)]) is False
         assert j.carried(ACCOUNT, 3).sent_to_plex == {NOW - 900}
         assert j.open_intents() == []
     finally:
