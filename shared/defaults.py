@@ -120,3 +120,11 @@ HOOK_SETTINGS_MAX_AGE_SECONDS = 900.0
 #: Data folders hooks were told to use before the 'Data folder' setting changed, kept so
 #: every drain can adopt jobs a hook queued there from a snapshot not yet refreshed.
 HOOK_SETTINGS_FORMER_FOLDERS = 4
+
+# -- watch state (plays, resume points, ratings) ----------------------------------------------
+
+#: Resume points (Stash seconds vs Plex ms) closer than this count as the same point.
+WATCH_RESUME_TOLERANCE_MS = 1000
+#: An open scrobble intent is matched to a Plex history entry stamped up to this many
+#: seconds before the intent (Plex stamps viewedAt with its own clock).
+WATCH_INTENT_CLOCK_SLACK_SECONDS = 120
