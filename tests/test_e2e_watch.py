@@ -277,3 +277,15 @@ def test_sigkilled_passes_rerun_add_nothing_twice(box):
         owner_rows = [r for r in box.plex.history(1) if int(r["rating_key"]) == s.plex_key]
         assert len(owner_rows) == len(want), (s.stash_id, owner_rows)
     assert box.pending() == [] and box.dead_letters() == []
+
+
+def test_the_interval_queues_a_pass_from_any_task_and_the_drain_runs_it(box):
+    a = box.world.scenes[0]
+    box.plex.add_play(a.plex_key, 1, T0)
+    box.configure(watch_pull=True, watch_interval="15min")
+    result = box.runner.run_task("Status")
+    drains = [r for r in result.followups if r.name == "Process queue"]
+    assert drains and drains[0].output["watch_state"]["plays_into_stash"] == 1
+    assert plays(box, a) == [T0]
+    again = box.runner.run_task("Status")           # not due again within 15 minutes
+    assert not [r for r in again.followups if r.name == "Process queue"]
