@@ -128,3 +128,7 @@ WATCH_RESUME_TOLERANCE_MS = 1000
 #: An open scrobble intent is matched to a Plex history entry stamped up to this many
 #: seconds before the intent (Plex stamps viewedAt with its own clock).
 WATCH_INTENT_CLOCK_SLACK_SECONDS = 120
+
+#: A resume point at or past this fraction of the item is not sent to Plex: Plex would
+#: count it as a play (a history entry nobody made).
+WATCH_PROGRESS_MAX_FRACTION = 0.9

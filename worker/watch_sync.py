@@ -39,7 +39,8 @@ from plex import watch_io
 from plex.client import PlexConnection
 from plex.exceptions import ConfigurationError, StashUnavailable
 from plex.watch_plan import UNCHANGED, PlexPlay, PlexWatch, StashWatch, WatchPlan, WatchSettings, plan_watch
-from shared.defaults import PLEX_WATCH_BATCH, SCENE_BATCH_SIZE, WATCH_INTENT_CLOCK_SLACK_SECONDS
+from shared.defaults import (PLEX_WATCH_BATCH, SCENE_BATCH_SIZE, WATCH_INTENT_CLOCK_SLACK_SECONDS,
+                             WATCH_PROGRESS_MAX_FRACTION)
 from shared.log import create_logger
 from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
 from stash.watch_state import SceneWatchState
@@ -324,13 +325,14 @@ class WatchPass:
         if plan.plex_progress_ms is not UNCHANGED:
             offset = int(plan.plex_progress_ms or 0)
             duration = plex_state.duration or int((stash_state.duration or 0) * 1000)
-            if offset > 0 and duration > 0:
+            if 0 < offset < duration * WATCH_PROGRESS_MAX_FRACTION:
                 summary.resume_points += 1
                 if not self.dry_run:
                     watch_io.set_progress(self.plex, rating_key, offset, duration)
             elif snapshot.resume is not None:
-                # Plex ignores an offset of 0 (and one without a duration): keep Plex's
-                # actual value in the snapshot so it does not read as a change in Plex.
+                # Plex ignores an offset of 0 (and one without a duration), and one near the
+                # end would be a play: keep Plex's actual value in the snapshot so it does
+                # not read as a change in Plex.
                 snapshot = replace(snapshot, resume=(snapshot.resume[0], 0 if plan.plex_scrobbles
                                                      else int(plex_state.view_offset or 0)))
         if plan.stash_resume is not UNCHANGED:
