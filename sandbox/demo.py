@@ -112,24 +112,26 @@ def watch_state_act(sb: Sandbox, scenes: list[SceneSpec]) -> list[str]:
     from plexapi.server import PlexServer as PlexAPI
 
     in_plex, in_stash = scenes
+    plex_key, pushed_key = in_plex.plex_key, in_stash.plex_key
+    assert plex_key is not None and pushed_key is not None, "both scenes are in Plex"
     failures: list[str] = []
     sb.configure(watch_pull=True, watch_push=True)
     _watch_pass(sb)   # the first pass records where the push starts: older Stash plays are history
     started = time.time()
-    before = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(in_stash.plex_key)["viewCount"]}
+    before = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(pushed_key)["viewCount"]}
 
     # In Plex: a user marks the item played (plexapi, as a Plex client does).
-    PlexAPI(sb.plex.url, sb.plex.token).fetchItem(in_plex.plex_key).markPlayed()
-    plex_time = sb.plex.watch(in_plex.plex_key)["lastViewedAt"]
+    PlexAPI(sb.plex.url, sb.plex.token).fetchItem(plex_key).markPlayed()
+    plex_time = sb.plex.watch(plex_key)["lastViewedAt"]
     # In Stash: the player records a play. Plays from the second the push started are
     # history, so the play waits for the next second.
     time.sleep(max(0.0, int(started) + 1 - time.time()))
     stash_time = _stash_add_play(sb, in_stash)["history"]
 
     summary = _watch_pass(sb)
-    after = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(in_stash.plex_key)["viewCount"]}
+    after = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(pushed_key)["viewCount"]}
     echo = _watch_pass(sb)
-    settled = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(in_stash.plex_key)["viewCount"]}
+    settled = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(pushed_key)["viewCount"]}
 
     print("\nWatch state both ways ('Bring Plex plays into Stash' and 'Send Stash plays to Plex' ticked, "
           "task 'Sync watch state'):")
