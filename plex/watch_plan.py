@@ -37,11 +37,10 @@ Rules, and the choices behind them:
   either side is 0. Equal within :data:`~shared.defaults.WATCH_RESUME_TOLERANCE_MS`.
   A scrobble may clear Plex's offset, so whenever scrobbles are planned the Plex
   progress is written explicitly afterwards (the caller writes scrobbles first).
-* Ratings: Plex = rating100 / 10 rounded half up, at least 1 (Stash 95 → Plex 10,
-  Stash 4 → Plex 1); Stash = Plex rounded half up × 10 (Plex 7 → 70). Plex 0 or none is
-  unrated (Plex's own UI cannot set 0 stars), as is Stash's ``None``. Two values are the
-  same when they are equal in Plex's unit, so Stash's finer value is never overwritten by
-  its own rounded echo.
+* Ratings: the scale of ``plex/ratings.py``, the same one the scene sync writes (Plex =
+  rating100 / 10, Stash = Plex × 10; Plex 0 or none is unrated, as Stash's ``None``), so
+  neither sync reads the other's write as a change. Stash wins → Plex is written (needs
+  ``push``); Plex wins → Stash is written (needs ``pull``).
 * Settings: Stash is written only with ``pull`` on, Plex only with ``push`` on; ratings
   only with ``ratings`` on (then both ways). When a needed write is off, that pair's
   snapshot is kept as it was, so the change still counts once the direction is on.
@@ -54,6 +53,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Final, TypeVar, Union
 
+from plex.ratings import plex_rating_of, same_rating, stash_rating_of
 from shared.defaults import WATCH_RESUME_TOLERANCE_MS
 
 
@@ -170,31 +170,6 @@ def _half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
-def plex_rating_of(rating100: int | None) -> int | None:
-    """Stash's 1–100 as Plex's 0–10: divided by 10, rounded half up, at least 1."""
-    if rating100 is None or rating100 <= 0:
-        return None
-    return max(1, min(10, (int(rating100) + 5) // 10))
-
-
-def stash_rating_of(user_rating: float | None) -> int | None:
-    """Plex's 0–10 as Stash's 1–100: rounded half up to a whole value, times 10."""
-    whole = _plex_whole(user_rating)
-    return None if whole is None else whole * 10
-
-
-def _plex_whole(user_rating: float | None) -> int | None:
-    if user_rating is None:
-        return None
-    whole = max(0, min(10, _half_up(float(user_rating))))
-    return whole or None  # 0 is unrated
-
-
-def same_rating(rating100: int | None, user_rating: float | None) -> bool:
-    """Whether the two ratings are the same, compared in Plex's unit."""
-    return plex_rating_of(rating100) == _plex_whole(user_rating)
-
-
 def plex_offset_of(resume_time: float | None) -> int:
     """Stash's resume seconds as Plex ms (none → 0)."""
     return max(0, round((resume_time or 0.0) * 1000))
@@ -302,11 +277,11 @@ def _rating(stash: StashWatch, plex: PlexWatch, snapshot: WatchSnapshot, setting
         return UNCHANGED, UNCHANGED, (stash_now, plex_now), changed_at
     plex_changed = last is None or plex_now != last[1]
     side = _winner(stash_changed, plex_changed, stash.updated_at, plex.last_rated_at)
-    if side is None or not settings.ratings:
+    allowed = settings.push if side == "stash" else settings.pull
+    if side is None or not settings.ratings or not allowed:
         return UNCHANGED, UNCHANGED, last, snapshot.stash_rating_changed_at
     if side == "stash":
         plex_value = plex_rating_of(stash_now)
-        plex_float = None if plex_value is None else float(plex_value)
-        return UNCHANGED, plex_float, (stash_now, plex_float), changed_at
+        return UNCHANGED, plex_value, (stash_now, plex_value), changed_at
     stash_value = stash_rating_of(plex_now)
     return stash_value, UNCHANGED, (stash_value, plex_now), now

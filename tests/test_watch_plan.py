@@ -8,9 +8,10 @@ from dataclasses import dataclass, field, replace
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from plex.ratings import plex_rating_of, same_rating, stash_rating_of
 from plex.watch_plan import (
     UNCHANGED, Carried, PlexPlay, PlexWatch, StashWatch, WatchPlan, WatchSettings, WatchSnapshot,
-    plan_watch, plex_rating_of, same_rating, stash_rating_of,
+    plan_watch,
 )
 
 BOTH = WatchSettings(pull=True, push=True, ratings=True)
@@ -167,14 +168,22 @@ def test_resume_write_off_keeps_the_snapshot_so_the_change_still_counts_later():
 # -- ratings ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rating100, plex", [(None, None), (1, 1), (4, 1), (5, 1), (14, 1), (15, 2), (50, 5),
-                                             (94, 9), (95, 10), (100, 10)])
-def test_stash_to_plex_rating_rounds_half_up(rating100, plex):
+@pytest.mark.parametrize("rating100, plex", [(None, None), (1, 0.1), (4, 0.4), (15, 1.5), (50, 5.0), (73, 7.3),
+                                             (100, 10.0)])
+def test_stash_to_plex_rating_is_the_scene_syncs_scale(rating100, plex):
+    # The scene sync writes rating100 / 10 too (worker/mapping): the pass must read it back
+    # as the same rating, or a Stash 3 (Plex 0.3) would be "changed" and cleared later.
+    from worker.mapping import desired_metadata
+    from validation.config import PlexSyncConfig
+
     assert plex_rating_of(rating100) == plex
+    written = desired_metadata({"id": "1", "rating100": rating100, "files": []},
+                               PlexSyncConfig(plex_url="http://p:32400", plex_token="t" * 20)).scalars.get("userRating")
+    assert same_rating(rating100, float(written) if written else None)
 
 
-@pytest.mark.parametrize("plex, rating100", [(None, None), (0, None), (0.4, None), (1, 10), (7, 70), (7.5, 80),
-                                             (10, 100)])
+@pytest.mark.parametrize("plex, rating100", [(None, None), (0, None), (0.4, 4), (1, 10), (7, 70), (7.3, 73),
+                                             (7.5, 75), (10, 100)])
 def test_plex_to_stash_rating(plex, rating100):
     assert stash_rating_of(plex) == rating100
 
@@ -187,13 +196,31 @@ def test_a_converted_rating_is_the_same_rating(plex):
 @pytest.mark.parametrize("r100", [None, *range(1, 101)])
 def test_a_converted_stash_rating_is_the_same_rating(r100):
     assert same_rating(r100, plex_rating_of(r100))
+    assert stash_rating_of(plex_rating_of(r100)) == r100
 
 
-def test_rating_newest_wins_and_its_rounded_echo_is_no_change():
+def test_a_low_stash_rating_the_scene_sync_wrote_is_never_rewritten_or_cleared():
+    # Found by the watch-state bench: Stash 3 synced as Plex 0.3 was read as "unrated".
+    p = plan(stash=stash_watch(rating=3, updated_at=NOW - 50), plex=plex_watch(rating=0.3, last_rated_at=NOW - 40))
+    assert p.plex_rating is UNCHANGED and p.stash_rating is UNCHANGED
+
+
+def test_a_rating_is_written_only_in_a_direction_that_is_on():
+    pull_only = replace(BOTH, push=False)
+    p = plan(stash=stash_watch(rating=90, updated_at=NOW), plex=plex_watch(rating=2, last_rated_at=NOW - 500),
+             settings=pull_only)
+    assert p.plex_rating is UNCHANGED and p.stash_rating is UNCHANGED
+    push_only = replace(BOTH, pull=False)
+    p = plan(stash=stash_watch(rating=90, updated_at=NOW - 500), plex=plex_watch(rating=2, last_rated_at=NOW),
+             settings=push_only)
+    assert p.plex_rating is UNCHANGED and p.stash_rating is UNCHANGED
+
+
+def test_rating_newest_wins_and_its_echo_is_no_change():
     first = plan(stash=stash_watch(rating=95, updated_at=NOW - 5), plex=plex_watch(rating=4, last_rated_at=NOW - 50))
-    assert first.plex_rating == 10.0 and first.stash_rating is UNCHANGED
-    assert first.next_snapshot.rating == (95, 10.0)
-    again = plan(stash=stash_watch(rating=95, updated_at=NOW), plex=plex_watch(rating=10, last_rated_at=NOW),
+    assert first.plex_rating == 9.5 and first.stash_rating is UNCHANGED
+    assert first.next_snapshot.rating == (95, 9.5)
+    again = plan(stash=stash_watch(rating=95, updated_at=NOW), plex=plex_watch(rating=9.5, last_rated_at=NOW),
                  snapshot=first.next_snapshot)
     assert again.writes == 0
 
@@ -380,7 +407,7 @@ def test_both_sides_converge_with_no_double_play_and_no_ping_pong(cycles, cfg):
         assert sync(stash, plex, journal, cfg, now).writes == 0
     if cfg.pull and cfg.push:
         assert abs(round(stash.resume * 1000) - plex.offset) < 1000
-    if cfg.ratings:
+    if cfg.ratings and cfg.pull and cfg.push:  # one way only, the other side may keep its own
         assert same_rating(stash.rating, plex.rating)
 
 
