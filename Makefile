@@ -13,9 +13,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
-# Types first: a type error fails `make test` before any test runs.
+# Types first: a type error fails `make test` before any test runs. Two workers: most of
+# the suite waits on plugin subprocesses and emulators, not the CPU; the reliability suite
+# stays on one worker (its token audit reads every run before it).
 test: typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # mypy over the product packages, as configured in mypy.ini.
 typecheck: $(STAMP)

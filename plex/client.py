@@ -17,7 +17,7 @@ os.environ.setdefault("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
 import ssl  # noqa: E402
 import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from typing import TYPE_CHECKING, Any, Callable, Iterator, MutableMapping, TypeVar  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
 from xml.etree.ElementTree import Element, ParseError  # noqa: E402
 
@@ -38,8 +38,6 @@ from shared.defaults import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS
 from shared.log import create_logger  # noqa: E402
 
 if TYPE_CHECKING:
-    from requests.sessions import _Settings  # the stubs' name for what merge_environment_settings returns
-
     from plex.settings import ConnectionSettings
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("plex")
@@ -173,9 +171,13 @@ class PlexConnection:
 
     def _make_session(self) -> requests.Session:
         session = self._session_factory()
-        session.verify = self.config.ca_bundle or self.config.verify_tls
-        if session.verify is not True:
-            _keep_verify(session)
+        # The environment is read once, here. With trust_env, requests reads the proxy and
+        # CA-bundle variables and ~/.netrc again on every request (~10 % of a bulk drain's
+        # time), and lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's verify,
+        # which silently ignored 'CA certificate file' and 'Skip TLS certificate check'.
+        session.trust_env = False
+        session.proxies.update(requests.utils.get_environ_proxies(self.config.plex_url))
+        session.verify = self.config.ca_bundle or (_environment_ca_bundle() if self.config.verify_tls else False)
         if session.verify is False:
             _tell_insecure_once(self.config.plex_url.startswith("https:"))
         session.headers["Accept"] = "application/xml"
@@ -325,25 +327,10 @@ class PlexConnection:
         self.query(f"/library/metadata/{rating_key}/posters", method="POST", data=image)
 
 
-def _keep_verify(session: requests.Session) -> None:
-    """Make the session's own ``verify`` (a CA file, or no check) win over the environment.
-
-    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override ``Session.verify``, so
-    the user's 'Skip TLS certificate check' or 'CA certificate file' would be silently
-    ignored; proxies still come from the environment.
-    """
-    chosen = session.verify
-    merge = session.merge_environment_settings
-
-    def merge_keeping_verify(url: str | bytes | None, proxies: MutableMapping[str, str] | None,
-                             stream: bool | None, verify: bool | str | None,
-                             cert: str | tuple[str, str] | None) -> _Settings:
-        settings = merge(url, proxies, stream, verify, cert)
-        settings["verify"] = chosen
-        return settings
-
-    # Replaces the method on this one session only (requests has no hook for it).
-    session.merge_environment_settings = merge_keeping_verify  # type: ignore[method-assign]
+def _environment_ca_bundle() -> str | bool:
+    """The CA bundle requests would take from the environment when no setting names one
+    (``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``), else ``True``: the default bundle."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 def _tell_insecure_once(https: bool) -> None:

@@ -92,14 +92,17 @@ def jpeg_bytes(seed: str, *, width: int = 64, height: int = 48, comment: str = "
     start, end = _palette(seed)
     cols, rows = (width + 7) // 8, (height + 7) // 8
     span = max(1, cols + rows - 2)
+    # Colour runs along the diagonals: one level per diagonal (row + col), computed once.
+    levels = []
+    for diagonal in range(rows + cols - 1):
+        t = diagonal / span
+        rgb = [a + (b - a) * t for a, b in zip(start, end)]
+        levels.append(tuple((level - 128) * 8 // _QUANT for level in _rgb_to_ycbcr(*rgb)))
     writer = _BitWriter()
     previous_dc = [0, 0, 0]
     for row in range(rows):
         for col in range(cols):
-            t = (row + col) / span
-            rgb = [a + (b - a) * t for a, b in zip(start, end)]
-            for component, level in enumerate(_rgb_to_ycbcr(*rgb)):
-                dc = (level - 128) * 8 // _QUANT
+            for component, dc in enumerate(levels[row + col]):
                 diff = dc - previous_dc[component]
                 previous_dc[component] = dc
                 size = abs(diff).bit_length()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import functools
 import gc
 import hashlib
 import itertools
@@ -37,6 +38,15 @@ _UPDATE_FIELDS = frozenset({
     "studio_id", "performer_ids", "tag_ids", "groups", "cover_image",
 })
 COVER_SIZE = (160, 90)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _cover_jpeg(sid: str, version: int) -> bytes:
+    """A scene's generated cover: made once per version (Stash serves a file; encoding it
+    again on every request made the emulator, not the plugin, a bench's bottleneck)."""
+    width, height = COVER_SIZE
+    return jpeg_bytes(f"scene-{sid}-cover-{version}", width=width, height=height,
+                      comment=f"PlexSync sandbox Stash: scene {sid}, cover {version}")
 
 
 class StashError(ValueError):
@@ -336,9 +346,7 @@ class StashStore:
             if record["_cover_bytes"] is not None:
                 return record["_cover_bytes"]
             sid, version = record["id"], record["_cover"]
-        width, height = COVER_SIZE
-        return jpeg_bytes(f"scene-{sid}-cover-{version}", width=width, height=height,
-                          comment=f"PlexSync sandbox Stash: scene {sid}, cover {version}")
+        return _cover_jpeg(sid, version)
 
     def get_scene(self, scene_id) -> dict | None:
         try:

@@ -22,6 +22,40 @@ import shared.log as slog
 # otherwise freeze too: a frozen test then "took" decades.
 freezegun.configure(extend_ignore_list=["_pytest.timing"])
 
+# -- the reliability summary, also under pytest-xdist (the controller loads only this conftest)
+
+
+def pytest_sessionstart(session):
+    from tests.reliability import tally
+
+    tally.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.reliability import tally
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints and writes
+        workeroutput[tally.WORKER_KEY] = tally.serialize()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    from tests.reliability import tally
+
+    serialized = getattr(node, "workeroutput", {}).get(tally.WORKER_KEY)
+    if serialized:
+        tally.merge(serialized)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if hasattr(config, "workerinput"):
+        return
+    from tests.reliability import tally
+
+    tally.report(terminalreporter, exitstatus)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 

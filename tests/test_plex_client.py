@@ -80,7 +80,9 @@ def test_token_travels_in_a_header_not_the_url(plex_emu):
     assert all(PLEX_TOKEN not in url and token == PLEX_TOKEN for url, token in sent)
 
 
-def test_tls_verification_is_on_by_default(plex_emu):
+def test_tls_verification_is_on_by_default(plex_emu, monkeypatch):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # else their bundle is the default
+        monkeypatch.delenv(name, raising=False)
     recorder = SessionRecorder()
     conn = PlexConnection(plex_config(plex_emu), session_factory=recorder)
     conn.all_sections()

@@ -164,3 +164,18 @@ def test_skip_verify_warns_once_through_our_log_not_per_request(tls_plex, capsys
     lines = [line for line in err.splitlines() if "certificate" in line]
     assert len(lines) == 1 and lines[0].startswith("\x01w\x02"), err
     assert not [w for w in recwarn.list if "Unverified HTTPS" in str(w.message)]
+
+
+def test_proxies_come_from_the_environment_once(monkeypatch):
+    # Read at session creation (no_proxy honoured for the Plex URL), not per request.
+    from validation.config import PlexSyncConfig
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "nas.local")
+
+    def session(url: str):
+        return PlexConnection(PlexSyncConfig(plex_url=url, plex_token="t" * 20))._make_session()
+
+    proxied, direct = session("https://plex.example:32400"), session("https://nas.local:32400")
+    assert proxied.trust_env is False and proxied.proxies.get("https") == "http://proxy.example:3128"
+    assert "https" not in direct.proxies

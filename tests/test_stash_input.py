@@ -16,7 +16,14 @@ from validation.hook_input import load_document, parse_hook_call
 from validation.stash_input import parse_plugin_input, validate_plugin_input
 from validation.stash_input_errors import InputError
 
-MISSING = object()
+class _Missing:
+    """A field left out of the document (a stable repr: test ids must match across xdist workers)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
 
 VALID = {
     "server_connection": {

@@ -22,7 +22,7 @@ from sandbox.library import SceneSpec, generate
 from sandbox.plex_server import PlexServer
 from sandbox.runner import PluginRunner, RunResult
 from sandbox.stash_server import StashServer
-from shared.datadir import ensure_private_dir
+from shared.datadir import default_data_dir, ensure_private_dir
 from shared.sqlite_files import CORRUPT_INFIX
 from tests.e2e_helpers import ROOT, Sandbox, log_text
 
@@ -95,15 +95,22 @@ class Box(Sandbox):
 
 
 def make_box(tmp_path: Path, scenes: int, *, seed: int = 8, job_queue: str = "sync",
-             **settings: Any) -> Box:
-    """Emulators with a generated world, the plugin configured with the suite's token."""
+             default_data_folder: bool = False, **settings: Any) -> Box:
+    """Emulators with a generated world, the plugin configured with the suite's token.
+
+    ``default_data_folder``: the data folder is ``<Stash config dir>/plexsync`` (where the
+    hook's settings snapshot lives too), not one chosen through ``PLEXSYNC_DATA_DIR``."""
     stash = StashServer().start()
     plex = PlexServer(token=TOKEN).start()
     world = generate(seed, scenes)
     world.load_into(stash, plex)
-    data_dir = ensure_private_dir(str(tmp_path / "data"))
-    runner = AuditedRunner(ROOT, stash, tmp_path / "stash", env={"PLEXSYNC_DATA_DIR": data_dir},
-                           job_queue=job_queue)
+    if default_data_folder:
+        data_dir = ensure_private_dir(default_data_dir(str(tmp_path / "stash")))
+        env: dict[str, str] = {}
+    else:
+        data_dir = ensure_private_dir(str(tmp_path / "data"))
+        env = {"PLEXSYNC_DATA_DIR": data_dir}
+    runner = AuditedRunner(ROOT, stash, tmp_path / "stash", env=env, job_queue=job_queue)
     box = Box(stash=stash, plex=plex, world=world, runner=runner, data_dir=data_dir)
     box.clock = SimClock(runner)
     box.configure(plex_url=plex.url, plex_token=TOKEN, path_mappings=world.mapping_setting, **settings)

@@ -1,7 +1,8 @@
-"""Corruption matrix: every file a drain leaves in the data folder × {empty, garbage, cut in
-half}. After each: Status answers, the hook still records the next save and its drain syncs
-it (no crash loop, no traceback), the SQLite files are sound again (caches rebuilt), and a
-corrupt queue or dead-letter queue is kept aside, not deleted.
+"""Corruption matrix (issue 8, finding 2): every file the plugin leaves in the data folder
+× {empty, garbage, cut in half}. After each: Status answers, the hook still records the
+next save and its drain syncs it (no crash loop, no traceback), the SQLite files are sound
+again (a cache rebuilt, with a warning), and a corrupt queue or dead-letter queue is kept
+aside — named in exactly one error line — with a recovery reconcile run automatically.
 
 The data folder is made once (a full drain, a reconcile, a breaker trip and reset, a
 dead letter), copied, and restored before each case; each case edits its own scene.
@@ -9,6 +10,7 @@ dead letter), copied, and restored before each case; each case edits its own sce
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -30,17 +32,19 @@ pytestmark = pytest.mark.slow
 
 #: What a drain (and reconcile, the breaker, the hook's trigger) leaves in the data folder.
 MATRIX_FILES = ("circuit_breaker.json", "circuit_breaker.json.lock", "dlq.db", "dlq_purge.json", "drain_requested",
-                "plex_index.db", "queue/data.db", "reconciliation_state.json",
-                "reconciliation_state.json.lock", "stats.json", "sync_state.db", "worker.lock")
+                "hook_settings.json", "plex_index.db", "queue/data.db", "reconciliation_state.json",
+                "reconciliation_state.json.lock", "recovery_requested", "stats.json", "sync_state.db", "worker.lock")
 MODES = ("empty", "garbage", "half")
 #: Files whose content is the user's work: kept aside when corrupt, never deleted.
 KEPT_ASIDE = ("queue/data.db", "dlq.db")
+#: Caches: moved aside and rebuilt from Plex and Stash.
+REBUILT = ("plex_index.db", "sync_state.db")
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("corruption")
-    box = make_box(root, 40)
+    box = make_box(root, 40, default_data_folder=True)  # the hook's settings snapshot is in it too
     scenes = box.world.scenes
     enqueue_scenes(box, scenes[:20])
     assert box.drain(linger="0", max_wait="0").output["synced"] == 20
@@ -58,6 +62,13 @@ def world(tmp_path_factory):
     dlq = DeadLetterQueue(box.data_dir)
     dlq.add(new_job(int(scenes[39].stash_id), "Scene.Update.Post"), "kept for the matrix", "PlexNotFound")
     dlq.close()
+    # A drain request from before Stash restarted (stale: a fresh one would make the hook
+    # wait for it) and a pending recovery request, as a corrupt store leaves one.
+    with open(os.path.join(box.data_dir, "drain_requested"), "w"):
+        pass
+    os.utime(os.path.join(box.data_dir, "drain_requested"), (1, 1))
+    with open(os.path.join(box.data_dir, "recovery_requested"), "w") as fh:
+        json.dump({"task": "Reconcile: changed scenes", "reason": "matrix", "at": 0}, fh)
     pristine = str(root / "pristine")
     shutil.copytree(box.data_dir, pristine)
     yield box, pristine
@@ -68,8 +79,8 @@ def test_matrix_covers_every_file_the_plugin_leaves(world):
     box, pristine = world
     found = set(data_files(pristine))
     assert set(EMPTY_FILES) & found <= {f for f in found if os.path.getsize(os.path.join(pristine, f)) == 0}
-    assert found <= set(MATRIX_FILES), \
-        "a new file in the data folder: add it to the corruption matrix"
+    assert found == set(MATRIX_FILES), \
+        f"the matrix must cover every file the plugin leaves: add {found - set(MATRIX_FILES)}"
 
 
 def corrupt(path: str, mode: str, rng: random.Random) -> bytes:
@@ -102,6 +113,8 @@ def test_corrupt_file_is_survived(world, name, mode):
     shutil.rmtree(box.data_dir)
     shutil.copytree(pristine, box.data_dir)
     damaged = corrupt(os.path.join(box.data_dir, name), mode, random.Random(index))
+    if name == "drain_requested":  # its content is never read; a fresh one would mean "pending"
+        os.utime(os.path.join(box.data_dir, name), (1, 1))
     survived = False
     try:
         status = box.runner.run_task("Status")
@@ -126,6 +139,16 @@ def test_corrupt_file_is_survived(world, name, mode):
                     if rel != name and fh.read() == damaged:
                         kept.append(rel)
             assert kept, f"the corrupt {name} was not kept aside"
+            everything = all_runs([status]) + runs  # Status may start the recovery itself
+            # Moving it aside is told once, naming where it went (Status, run first, may
+            # also say the file is unreadable).
+            aside = os.path.basename(kept[0].split("/")[0])
+            told = [m for r in everything for m in r.messages("e") if aside in m]
+            assert len(told) == 1, [m for r in everything for m in r.messages("e")]
+            assert any(r.name == "Reconcile: changed scenes" and r.ok for r in everything), \
+                [r.name for r in everything]
+        if name in REBUILT and mode != "empty":
+            assert any("rebuil" in m for r in all_runs([status]) + runs for m in r.messages("w")), "no rebuild warning"
         survived = True
     finally:
         tally("corruption", tried=1, survived=int(survived),
