@@ -84,6 +84,8 @@ PLEX_PAGE_SIZE = 1000
 PLEX_HISTORY_PAGE_SIZE = 200
 #: Items per ``/library/metadata/<k1>,<k2>,…`` request when reading watch state (keeps URLs short).
 PLEX_WATCH_BATCH = 100
+#: Scenes whose new plays go to Stash in one request (aliased sceneAddPlay mutations).
+STASH_PLAY_WRITE_BATCH = 50
 #: A Retry-After from Plex longer than this is cut to it.
 MAX_RETRY_AFTER_SECONDS = 600.0
 #: A 429 without a usable Retry-After: wait this long.

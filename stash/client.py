@@ -303,6 +303,24 @@ class StashClient:
         result = self.execute(queries.SCENE_ADD_PLAY, variables)["sceneAddPlay"]
         return sorted(to_epoch(t) for t in result["history"])
 
+    def add_plays_many(self, plays: Mapping[int, Sequence[int]]) -> None:
+        """:meth:`add_plays` for many scenes in one request (a first pull of a long Plex
+        history would otherwise cost a request per scene per page).
+
+        Not idempotent, and a rejected request may have added some plays before the
+        rejection: callers read ``play_history`` again before trying anything twice.
+        """
+        from stash.watch_state import to_stash_time
+
+        entries = [(int(scene_id), list(times)) for scene_id, times in plays.items() if times]
+        if not entries:
+            return
+        variables: dict[str, Any] = {}
+        for i, (scene_id, times) in enumerate(entries):
+            variables[f"id{i}"] = str(scene_id)
+            variables[f"times{i}"] = [to_stash_time(t) for t in times]
+        self.execute(queries.scene_add_plays_document(len(entries)), variables)
+
     def save_activity(self, scene_id: int, resume_time: float) -> bool:
         """Set the scene's resume point (seconds). The play duration is left as it is
         (``playDuration`` is not sent; Stash adds nothing then). Fires no plugin hook."""

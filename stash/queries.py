@@ -81,6 +81,15 @@ SCENE_ADD_PLAY = (
     " sceneAddPlay(id: $id, times: $times) { count history } }"
 )
 
+
+def scene_add_plays_document(count: int) -> str:
+    """One request adding plays to ``count`` scenes: ``sceneAddPlay`` aliased ``p0``…,
+    with variables ``id0``/``times0``… (Stash runs a request's mutations in order)."""
+    params = ", ".join(f"$id{i}: ID!, $times{i}: [Timestamp!]" for i in range(count))
+    fields = " ".join(f"p{i}: sceneAddPlay(id: $id{i}, times: $times{i}) {{ count }}" for i in range(count))
+    return f"mutation SceneAddPlays({params}) {{ {fields} }}"
+
+
 # Sets the resume point only: playDuration is not sent, so Stash adds nothing to
 # play_duration. Fires no plugin hook.
 SCENE_SAVE_ACTIVITY = (

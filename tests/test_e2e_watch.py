@@ -60,6 +60,22 @@ def test_pull_carries_only_the_chosen_accounts_plays_at_plexs_times(box):
     assert "2 plays into Stash, 0 plays to Plex" in "\n".join(m for _l, m in result.logs)
 
 
+def test_plays_of_many_scenes_reach_stash_in_one_request(box):
+    # A first pull of a long history: one aliased request per 50 scenes, not one per scene
+    # (the 100,000-play bench sent 95,260 single sceneAddPlay requests before).
+    import re
+
+    scenes = box.world.scenes
+    box.plex.add_plays([(spec.plex_key, 1, T0 + 10 * n + k) for n, spec in enumerate(scenes) for k in range(2)])
+    box.configure(watch_pull=True)
+    box.stash.reset_queries()
+    assert summary(watch(box))["plays_into_stash"] == 2 * len(scenes)
+    names = [m.group(1) for q in box.stash.queries
+             if (m := re.match(r"\s*mutation\s+(\w+)", q.get("query") or ""))]
+    assert names.count("SceneAddPlays") == 1 and "SceneAddPlay" not in names, names
+    assert [plays(box, spec) for spec in scenes] == [[T0 + 10 * n, T0 + 10 * n + 1] for n in range(len(scenes))]
+
+
 def test_ten_repeated_pulls_add_nothing(box):
     a = box.world.scenes[0]
     box.plex.add_plays([(a.plex_key, 1, T0 + i) for i in range(5)])

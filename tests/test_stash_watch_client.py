@@ -16,7 +16,7 @@ from stash.watch_state import SceneWatchState, parse_watch_state, to_epoch, to_s
 T0 = datetime(2026, 1, 10, 12, 0, 0, tzinfo=timezone.utc)
 E0 = int(T0.timestamp())
 WATCH_DOCUMENTS = [queries.SCENE_WATCH_STATES, queries.SCENES_PLAYED_SINCE, queries.SCENE_ADD_PLAY,
-                   queries.SCENE_SAVE_ACTIVITY, queries.SCENE_SET_RATING]
+                   queries.SCENE_SAVE_ACTIVITY, queries.SCENE_SET_RATING, queries.scene_add_plays_document(3)]
 
 
 @pytest.fixture

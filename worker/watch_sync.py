@@ -39,8 +39,8 @@ from plex import watch_io
 from plex.client import PlexConnection
 from plex.exceptions import ConfigurationError, StashUnavailable
 from plex.watch_plan import UNCHANGED, PlexPlay, PlexWatch, StashWatch, WatchPlan, WatchSettings, plan_watch
-from shared.defaults import (PLEX_WATCH_BATCH, SCENE_BATCH_SIZE, WATCH_INTENT_CLOCK_SLACK_SECONDS,
-                             WATCH_PROGRESS_MAX_FRACTION)
+from shared.defaults import (PLEX_WATCH_BATCH, SCENE_BATCH_SIZE, STASH_PLAY_WRITE_BATCH,
+                             WATCH_INTENT_CLOCK_SLACK_SECONDS, WATCH_PROGRESS_MAX_FRACTION)
 from shared.log import create_logger
 from stash.client import StashAuthError, StashClient, StashError, StashUnreachable
 from stash.watch_state import SceneWatchState
@@ -265,7 +265,7 @@ class WatchPass:
         if missing:
             stash_states.update(self._stash_states(missing))
         plex_states = watch_io.watch_states(self.plex, list(keys.values()), PLEX_WATCH_BATCH)
-        whole = True
+        planned: list[tuple[WatchPlan, str, watch_io.PlexWatch, SceneWatchState, int]] = []
         for scene_id, rating_key in keys.items():
             stash_state = stash_states.get(scene_id)
             plex_state = plex_states.get(rating_key)
@@ -281,6 +281,14 @@ class WatchPass:
                               self.journal.snapshot(self.account.id, scene_id), self.settings, now)
             self._done.add(scene_id)
             self.summary.scenes += 1
+            planned.append((plan, rating_key, plex_state, stash_state, now))
+        # New Stash plays first, many scenes per request; a kill before the journal records
+        # them is safe: the next pass finds them in play_history and adds nothing twice.
+        refused = self._add_plays([entry[0] for entry in planned])
+        whole = not refused
+        for plan, rating_key, plex_state, stash_state, now in planned:
+            if plan.scene_id in refused:
+                continue
             try:
                 self._apply(plan, rating_key, plex_state, stash_state, now)
             except (StashUnreachable, StashAuthError) as exc:
@@ -291,6 +299,49 @@ class WatchPass:
                 log_warn(f"Scene {scene_id}: Stash refused a watch-state write ({exc}); tried again next pass")
                 whole = False
         return whole
+
+    def _add_plays(self, plans: Sequence[WatchPlan]) -> set[int]:
+        """Add the plans' new Stash plays, :data:`STASH_PLAY_WRITE_BATCH` scenes per
+        request; returns the scenes Stash refused (their cursor is held)."""
+        wanted = {plan.scene_id: plan.stash_add_plays for plan in plans if plan.stash_add_plays}
+        refused: set[int] = set()
+        ids = list(wanted)
+        for at in range(0, len(ids) if not self.dry_run else 0, STASH_PLAY_WRITE_BATCH):
+            chunk = {scene_id: wanted[scene_id] for scene_id in ids[at:at + STASH_PLAY_WRITE_BATCH]}
+            try:
+                self.stash.add_plays_many(chunk)
+            except (StashUnreachable, StashAuthError) as exc:
+                raise StashUnavailable(f"PlexSync lost Stash during the watch-state pass: {exc}") from None
+            except StashError as exc:
+                log_debug(f"Stash refused {len(chunk)} scenes' plays in one request ({exc}); one by one")
+                refused |= self._add_plays_one_by_one(chunk)
+        self.summary.plays_into_stash += sum(len(times) for scene_id, times in wanted.items()
+                                             if scene_id not in refused)
+        return refused
+
+    def _add_plays_one_by_one(self, chunk: dict[int, tuple[int, ...]]) -> set[int]:
+        """A refused request may have added some plays before the refusal: read each
+        scene's history again and add only what is missing, a scene at a time, so one
+        bad scene holds back only itself."""
+        states = self._stash_states(list(chunk))
+        refused: set[int] = set()
+        for scene_id, times in chunk.items():
+            state = states.get(scene_id)
+            have = set(state.play_history) if state is not None else set()
+            missing = [t for t in times if t not in have]
+            try:
+                if state is None:
+                    raise StashError(f"scene {scene_id} is no longer in Stash")
+                if missing:
+                    self.stash.add_plays(scene_id, missing)
+            except (StashUnreachable, StashAuthError) as exc:
+                raise StashUnavailable(f"PlexSync lost Stash during the watch-state pass: {exc}") from None
+            except StashError as exc:
+                refused.add(scene_id)
+                self.summary.rejected += 1
+                self.summary.problems.append(f"Scene {scene_id}: {exc}")
+                log_warn(f"Scene {scene_id}: Stash refused its Plex plays ({exc}); tried again next pass")
+        return refused
 
     def _stash_states(self, scene_ids: Sequence[int]) -> dict[int, SceneWatchState]:
         try:
@@ -303,10 +354,7 @@ class WatchPass:
         """Make the plan's writes in its order, journal each, keep the snapshot last."""
         account_id, scene_id, summary = self.account.id, plan.scene_id, self.summary
         carried_times = {p.viewed_at for p in plan.carried_plays}
-        if plan.stash_add_plays:
-            summary.plays_into_stash += len(plan.stash_add_plays)
-            if not self.dry_run:
-                self.stash.add_plays(scene_id, plan.stash_add_plays)
+        # plan.stash_add_plays are in Stash already (_add_plays, before the plans are applied).
         if plan.carried_plays:
             self.journal.record_carried(account_id, scene_id, plan.carried_plays)
         for played_at in plan.stash_add_plays:
