@@ -50,6 +50,7 @@ examples:
   plexsync.py --api-key KEY status
   plexsync.py process --dry-run
   plexsync.py reconcile missing --dry-run
+  plexsync.py watch-state --dry-run
   plexsync.py --settings plexsync.conf dlq show --limit 50
   plexsync.py dlq retry --not-found
 """
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="changed: scenes updated since the last reconcile (default); all: every "
                                 "scene; missing: scenes whose files Plex lacks")
     reconcile.add_argument("--dry-run", action="store_true", help="report what differs; queue nothing")
+
+    watch = command("watch-state", "plays, resume points and ratings between Plex and Stash, now")
+    watch.add_argument("--dry-run", action="store_true", help="report what it would write; write nothing")
 
     dlq = command("dlq", "the dead-letter queue: scenes that could not be synced")
     actions = dlq.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -169,6 +173,8 @@ def task_call(ns: argparse.Namespace) -> tuple[str, dict[str, str]]:
         if ns.dry_run:
             args["dry_run"] = "true"
         return "reconcile", args
+    if ns.command == "watch-state":
+        return ("watch_state_dry_run", {}) if ns.dry_run else ("watch_state", {"linger": "0"})
     if ns.action == "show":
         return "dlq_show", {} if ns.limit is None else {"limit": str(ns.limit)}
     if ns.action == "retry":
@@ -311,7 +317,7 @@ def failed(mode: str, output: Any) -> bool:
     if mode == "status":
         plex = output.get("plex")
         return bool(output.get("config_error")) or (isinstance(plex, dict) and not plex.get("reachable", True))
-    if mode == "process" and "stopped" in output:
+    if mode in ("process", "watch_state") and "stopped" in output:
         return output["stopped"] not in DRAIN_DONE
     return False
 

@@ -142,6 +142,10 @@ def handle_hook(document: dict[str, Any]) -> int:
         return respond(error=f"could not queue scene {call.scene_id}: {exc}")
     log_debug(f"Scene {call.scene_id}: queued ({call.hook_type})")
 
+    if str(settings.get("watch_interval") or "off").strip().lower() != "off":
+        from reconciliation.scheduler import maybe_queue_watch_state
+
+        maybe_queue_watch_state(data_dir, settings.get("watch_interval"))  # the drain asked for below runs it
     request_drain(stash, data_dir)
     request_recovery(stash, data_dir)
     interval = str(settings.get("reconcile_interval") or "off").strip().lower()

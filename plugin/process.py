@@ -11,10 +11,11 @@ from plugin.protocol import TaskError
 from shared.datadir import default_data_dir
 from shared.defaults import LINGER_SECONDS, MAX_WAIT_FOR_RETRY_SECONDS
 from shared.log import create_logger, log_progress
+from reconciliation.scheduler import maybe_queue_watch_state
 from worker.auto_purge import maybe_auto_purge
 from worker.drain import due_jobs_waiting, run_drain
 from worker.handover import QueueWatch
-from worker.jobs import PUSH_SCENE
+from worker.jobs import PUSH_SCENE, SYNC_WATCH_STATE
 from worker.lock import DrainLock
 from worker.queue import move_jobs
 from worker.trigger import mark_retry_due
@@ -22,6 +23,7 @@ from worker.trigger import mark_retry_due
 if TYPE_CHECKING:
     from worker.processor import Handlers
     from worker.sync import SceneSync
+    from worker.watch_sync import WatchStateHandler
 
 log_trace, log_debug, log_info, log_warn, log_error = create_logger("process")
 
@@ -73,32 +75,37 @@ def _mark_retry_due(ctx: TaskContext, due_at: float | None) -> None:
             log_warn(f"Could not record when the next retry is due in {folder}: {exc}")
 
 
-def handlers(sync: SceneSync) -> Handlers:
+def handlers(sync: SceneSync, watch: WatchStateHandler) -> Handlers:
     """The drain's handler table: one handler per job kind (see ``worker/jobs.py``)."""
-    return {PUSH_SCENE: sync}
+    return {PUSH_SCENE: sync, SYNC_WATCH_STATE: watch}
 
 
 def run(ctx: TaskContext) -> dict[str, Any]:
     """Drain with the real Plex sync; log one summary line."""
     from worker.sync import SceneSync
+    from worker.watch_sync import WatchStateHandler
 
     config = ctx.config
     maybe_auto_purge(ctx.data_dir, config.dlq_retention_days)
     _adopt_stray_jobs(ctx)
     sync = SceneSync(config, ctx.stash, ctx.data_dir)
+    watch = WatchStateHandler(config, ctx.stash, ctx.data_dir)
+    # A watch-state pass at the end of the drain when one is due (it queues behind the
+    # scenes already waiting).
+    maybe_queue_watch_state(ctx.data_dir, config.watch_interval)
     linger = float(ctx.args.get("linger") or LINGER_SECONDS)
     max_wait = float(ctx.args.get("max_wait") or MAX_WAIT_FOR_RETRY_SECONDS)
     # Stash runs one job at a time: wait or linger only while no other job waits.
-    watch = QueueWatch(_stash_job_queue(ctx))
+    queue_watch = QueueWatch(_stash_job_queue(ctx))
     try:
-        report = run_drain(ctx.data_dir, config, handlers(sync), progress=lambda done, total: log_progress(done / max(total, 1)),
-                           linger=linger, max_wait=max_wait, before_pass=sync.before_pass, may_hold=watch)
+        report = run_drain(ctx.data_dir, config, handlers(sync, watch), progress=lambda done, total: log_progress(done / max(total, 1)),
+                           linger=linger, max_wait=max_wait, before_pass=sync.before_pass, may_hold=queue_watch)
     finally:
         sync.close()
     if report is None:
         return {"skipped": "another drain is running"}
     _mark_retry_due(ctx, report.next_due_at)
-    if watch.handed_over and due_jobs_waiting(ctx.data_dir):
+    if queue_watch.handed_over and due_jobs_waiting(ctx.data_dir):
         # Jobs a hook queued while we held the lock (so it asked for no drain): our
         # turn is over, so queue a drain behind the job we gave way to.
         from plugin.tasks_common import request_drain
@@ -111,6 +118,8 @@ def run(ctx: TaskContext) -> dict[str, Any]:
     output = {"synced": report.synced, "retried": report.retried, "dead_lettered": report.dead_lettered,
               "superseded": report.superseded, "waiting": report.waiting, "stopped": report.stopped_because,
               "errors": report.errors, "rate_limited": report.rate_limited}
+    if watch.last is not None:
+        output["watch_state"] = watch.last.as_dict()
     if report.problem:
         # A stop for a setting, an open breaker or a lost Stash fails the task (Stash
         # shows it as failed, the command line exits 1); the report goes along.

@@ -43,6 +43,9 @@ def task_table() -> dict[str, TaskFn]:
         "dlq_purge": dlq_tasks.purge,
         "dlq_clear": dlq_tasks.clear,
     }
+    from plugin import watch_state
+
+    table.update(watch_state.TASKS)
     try:
         from plugin import reconcile
     except ImportError:
@@ -122,6 +125,26 @@ def _check_reconcile_schedule(ctx: TaskContext) -> None:
         maybe_request_reconcile(ctx.stash, ctx.data_dir, interval)
 
 
+def _check_watch_schedule(ctx: TaskContext) -> None:
+    """Queue the scheduled watch-state pass when due, and ask for the drain that runs it."""
+    try:
+        interval = ctx.config.watch_interval
+    except ConfigError:
+        return
+    if interval == "off":
+        return
+    from reconciliation.scheduler import maybe_queue_watch_state
+
+    try:
+        ensure_private_dir(ctx.data_dir)
+    except OSError:
+        return
+    if maybe_queue_watch_state(ctx.data_dir, interval):
+        from plugin.tasks_common import request_drain
+
+        request_drain(ctx.stash, ctx.data_dir)
+
+
 def handle_task(document: dict[str, Any]) -> int:
     """Run the task named by ``args.mode`` in the parsed stdin ``document``; returns the exit code."""
     route_warnings()
@@ -157,6 +180,8 @@ def handle_task(document: dict[str, Any]) -> int:
         record_hook_settings(conn.Dir, settings, context.data_dir, create=mode not in READ_ONLY_TASKS)
         if mode != "reconcile":  # a reconcile resets the schedule itself
             _check_reconcile_schedule(context)
+        if mode not in ("process", "watch_state", "watch_state_dry_run"):  # these queue the pass themselves
+            _check_watch_schedule(context)
         if mode != "process":    # a drain runs due jobs itself
             request_drain_if_due(context.stash, context.data_dir)
         try:

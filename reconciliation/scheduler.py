@@ -18,10 +18,12 @@ Standard library only (the hook imports it).
 
 from __future__ import annotations
 
+import os
 import time
 
 from reconciliation.state import last_run_at, read_state, update_state
 from shared.defaults import FULL_RECONCILE_EVERY
+from shared.jsonfile import CorruptStateError, read_json, write_json_atomic
 from shared.log import create_logger
 from stash.client import StashClient, StashError
 
@@ -109,4 +111,63 @@ def maybe_request_reconcile(stash: StashClient, data_dir: str, interval: str) ->
     except (StashError, OSError) as exc:
         log_warn(f"Could not ask Stash for the automatic reconcile ({exc}); it is tried again "
                  f"after the next interval, or run it from the task menu")
+        return False
+
+
+# -- the watch-state pass ('Watch-state check interval') --------------------------------
+
+#: Seconds between watch-state passes, by the 'Watch-state check interval' setting.
+WATCH_INTERVALS = {"15min": 900.0, "hourly": 3600.0, "daily": 86400.0}
+WATCH_SCHEDULE_FILE = "watch_schedule.json"
+
+
+def parse_watch_interval(raw: object) -> str:
+    """The setting's value as one of off/15min/hourly/daily (unknown → off)."""
+    text = "".join(str(raw or "").split()).lower()
+    if text in ("15m", "15mins", "15minutes"):
+        text = "15min"
+    return text if text in WATCH_INTERVALS else "off"
+
+
+def watch_is_due(interval: str, last_queued_at: float | None, now: float) -> bool:
+    """Whether a watch-state pass should be queued now: pure (a time in the future, the
+    clock gone back, counts as due)."""
+    period = WATCH_INTERVALS.get(parse_watch_interval(interval))
+    if period is None:
+        return False
+    if last_queued_at is None:
+        return True
+    age = now - last_queued_at
+    return age >= period or age < 0
+
+
+def maybe_queue_watch_state(data_dir: str, interval: object) -> bool:
+    """Queue a watch-state pass if one is due; ``True`` if queued (the caller asks for a
+    drain, or is the drain). Never raises: a failure is logged and tried next time.
+
+    Two processes deciding at once may both queue: the pass's jobs share one key, so the
+    drain runs one and counts the other as superseded.
+    """
+    if parse_watch_interval(interval) == "off":
+        return False
+    path = os.path.join(data_dir, WATCH_SCHEDULE_FILE)
+    try:
+        try:
+            state = read_json(path) or {}
+        except CorruptStateError:
+            state = {}
+        last = _number(state.get("queued_at")) if isinstance(state, dict) else None
+        now = time.time()
+        if not watch_is_due(str(interval), last, now):
+            return False
+        from worker.jobs import watch_state_job
+        from worker.queue import enqueue
+
+        # Recorded first: a failing queue must not make every later save try again at once.
+        write_json_atomic(path, {"queued_at": now, "interval": parse_watch_interval(interval)})
+        enqueue(data_dir, watch_state_job("schedule"))
+        log_info(f"Watch-state check ({parse_watch_interval(interval)}) is due: queued a pass")
+        return True
+    except (OSError, ValueError) as exc:
+        log_warn(f"Could not queue the scheduled watch-state pass ({exc}); it is tried again later")
         return False

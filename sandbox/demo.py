@@ -7,13 +7,22 @@
 4. Edit a few scenes in Stash: the save fires the hook, the hook queues the scene
    and asks Stash to run *Process queue*, which writes to Plex.
 5. Print Plex before/after and the figures.
+6. Watch state both ways: a play made in Plex (plexapi's ``markPlayed``) and one added in
+   Stash (GraphQL ``sceneAddPlay``), then the task *Sync watch state*: the Plex play is a
+   Stash play at Plex's time, the Stash play one more Plex play, and a second pass moves
+   nothing back.
+
+Exits non-zero when an expectation fails.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
+import urllib.request
+from datetime import datetime, timezone
 from typing import Any
 
 from sandbox.harness import Sandbox
@@ -61,6 +70,87 @@ def _run_task(sb: Sandbox, name: str, args: dict[str, str] | None = None) -> flo
     if result.error:
         print(f"  task {name!r} failed: {result.error}")
     return time.perf_counter() - started
+
+
+def _stash_add_play(sb: Sandbox, scene: SceneSpec) -> dict[str, Any]:
+    """Record a play in Stash as its player does: GraphQL ``sceneAddPlay`` (no time: now)."""
+    body = json.dumps({"query": "mutation ($id: ID!) { sceneAddPlay(id: $id) { count history } }",
+                       "variables": {"id": str(scene.stash_id)}}).encode()
+    request = urllib.request.Request(sb.stash.graphql_url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "ApiKey": sb.stash.api_key})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        result: dict[str, Any] = json.load(answer)
+    if result.get("errors"):
+        raise RuntimeError(f"sceneAddPlay failed: {result['errors']}")
+    return result["data"]["sceneAddPlay"]
+
+
+def _stash_plays(sb: Sandbox, scene: SceneSpec) -> list[int]:
+    from stash.watch_state import to_epoch
+
+    return sorted(to_epoch(t) for t in sb.stash.scene(scene.stash_id)["play_history"] or ())
+
+
+def _clock(epoch: int | None) -> str:
+    return "-" if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%S UTC")
+
+
+def _watch_pass(sb: Sandbox) -> dict[str, Any]:
+    """Run 'Sync watch state' from the task menu; its summary (raises if the task failed)."""
+    assert sb.runner is not None
+    result = sb.runner.run_task("Sync watch state", {})
+    sb.runner.wait_for_jobs(timeout=300)
+    if result.error:
+        raise RuntimeError(f"task 'Sync watch state' failed: {result.error}")
+    summary: dict[str, Any] = (result.output or {}).get("watch_state") or {}
+    return summary
+
+
+def watch_state_act(sb: Sandbox, scenes: list[SceneSpec]) -> list[str]:
+    """A play in Plex reaches Stash at Plex's time; a play in Stash reaches Plex; nothing
+    echoes back. Prints before/after; returns the expectations that failed."""
+    from plexapi.server import PlexServer as PlexAPI
+
+    in_plex, in_stash = scenes
+    plex_key, pushed_key = in_plex.plex_key, in_stash.plex_key
+    assert plex_key is not None and pushed_key is not None, "both scenes are in Plex"
+    failures: list[str] = []
+    sb.configure(watch_pull=True, watch_push=True)
+    _watch_pass(sb)   # the first pass records where the push starts: older Stash plays are history
+    started = time.time()
+    before = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(pushed_key)["viewCount"]}
+
+    # In Plex: a user marks the item played (plexapi, as a Plex client does).
+    PlexAPI(sb.plex.url, sb.plex.token).fetchItem(plex_key).markPlayed()
+    plex_time = sb.plex.watch(plex_key)["lastViewedAt"]
+    # In Stash: the player records a play. Plays from the second the push started are
+    # history, so the play waits for the next second.
+    time.sleep(max(0.0, int(started) + 1 - time.time()))
+    stash_time = _stash_add_play(sb, in_stash)["history"]
+
+    summary = _watch_pass(sb)
+    after = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(pushed_key)["viewCount"]}
+    echo = _watch_pass(sb)
+    settled = {"stash": _stash_plays(sb, in_plex), "plex": sb.plex.watch(pushed_key)["viewCount"]}
+
+    print("\nWatch state both ways ('Bring Plex plays into Stash' and 'Send Stash plays to Plex' ticked, "
+          "task 'Sync watch state'):")
+    print(f" Scene {in_plex.stash_id}: played in Plex (plexapi markPlayed) at {_clock(plex_time)}")
+    print(f"  Stash plays {len(before['stash']):<3} →  {len(after['stash'])} (last at "
+          f"{_clock(after['stash'][-1] if after['stash'] else None)})")
+    print(f" Scene {in_stash.stash_id}: played in Stash (sceneAddPlay, history {stash_time[:1]})")
+    print(f"  Plex plays  {before['plex']:<3} →  {after['plex']}")
+    print(f"  pass: {summary.get('summary')}")
+    print(f"  next pass: {echo.get('plays_into_stash')} plays into Stash, {echo.get('plays_to_plex')} to Plex")
+
+    if after["stash"] != sorted(before["stash"] + [plex_time]):
+        failures.append(f"scene {in_plex.stash_id}: Stash plays {after['stash']}, expected "
+                        f"{sorted(before['stash'] + [plex_time])} (the Plex play at Plex's time)")
+    if after["plex"] != before["plex"] + 1:
+        failures.append(f"scene {in_stash.stash_id}: Plex viewCount {before['plex']} → {after['plex']}, expected +1")
+    if settled != after or echo.get("plays_into_stash") or echo.get("plays_to_plex"):
+        failures.append(f"a second pass moved plays: {echo.get('summary')}")
+    return failures
 
 
 def main() -> int:
@@ -128,8 +218,13 @@ def main() -> int:
         status = sb.runner.run_task("Status")
         dlq = (status.output or {}).get("dlq", {}) if isinstance(status.output, dict) else {}
         print(f"  dead-letter queue: {dlq or 'empty'}")
-        print(f"  total demo time {time.perf_counter() - t0:.1f}s")
-    return 0
+
+        played = [s for s in world.scenes if s.scanned and s not in samples and sb.plex_item(s).get("locked")][:2]
+        failures = watch_state_act(sb, played)
+        print(f"\ntotal demo time {time.perf_counter() - t0:.1f}s")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -76,6 +76,15 @@ class Sandbox:
 
     # -- what a user does ----------------------------------------------------------------
 
+    def configure(self, **changes: Any) -> None:
+        """Change plugin settings as saving them in Stash's UI does (``None`` unsets one)."""
+        for key, value in changes.items():
+            if value is None:
+                self.extra_settings.pop(key, None)
+            else:
+                self.extra_settings[key] = value
+        self.stash.set_plugin_settings(PLUGIN_ID, self.settings())
+
     def edit(self, scene: SceneSpec, **fields: Any) -> list[Any]:
         """Save ``fields`` (SceneUpdateInput names) on a scene in Stash; its hooks fire."""
         assert self.runner is not None

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 # The searchable fields are those the section's Meta block advertises to plexapi.
 from sandbox import plex_xml as px
+from sandbox.plex_watch import DEFAULT_DEVICE_ID, History, Play, Watch, WatchBook
 
 # Editable scalar fields and how PMS types them ("date" = YYYY-MM-DD).
 SCALAR_FIELDS = {
@@ -170,6 +171,8 @@ class PlexLibrary:
         self._finishing: list[tuple[float, int]] = []   # (finished_at, section id) of scans in progress
         self._next = {"section": 1, "item": 1, "media": 1, "part": 1, "location": 1, "tag": 1}
         self.scan_delay = 0.0     # seconds from a scan request until its items are visible
+        self.history = History()
+        self.watch = WatchBook(self.history)
 
     # ------------------------------------------------------------------ seeding
     def add_section(self, title: str, locations: list[str], type: str = "movie") -> int:
@@ -244,6 +247,7 @@ class PlexLibrary:
         section.order = None
         for _, path, _ in it.parts:
             self._by_file.pop(path, None)
+        self.watch.forget_item(rating_key)
 
     def _take(self, counter: str) -> int:
         value = self._next[counter]
@@ -305,6 +309,62 @@ class PlexLibrary:
             tid = self._tag_ids[(kind, name)] = self._take("tag")
             self._tag_names[tid] = (kind, name)
         return tid
+
+    # ------------------------------------------------------------ watch state
+    def watch_state(self, it: Item, account_id: int) -> Watch:
+        """What ``account_id`` has watched and rated of ``it`` (account 1's rating is the
+        item's ``userRating`` field, which metadata edits also set)."""
+        return self.watch.get(it.rating_key, account_id, it.scalars.get("userRating"))
+
+    def scrobble(self, key: int, account_id: int, now: int, device_id: int = DEFAULT_DEVICE_ID) -> Play:
+        """``/:/scrobble``: a play of a visible item by ``account_id`` at ``now``."""
+        it = self.visible_item(key)
+        return self.watch.scrobble(key, account_id, it.section_id, now, device_id)
+
+    def unscrobble(self, key: int, account_id: int) -> None:
+        """``/:/unscrobble``: the account's play count and resume offset cleared."""
+        self.visible_item(key)
+        self.watch.unscrobble(key, account_id)
+
+    def rate(self, key: int, account_id: int, rating: float | None, now: int) -> None:
+        """``/:/rate``: the account's rating (None clears it), rated now."""
+        it = self.visible_item(key)
+        if rating is not None and not 0 <= rating <= 10:
+            raise BadRequest("rating out of range")
+        self.watch.rate(key, account_id, rating, now)
+        if account_id == 1:
+            if rating is None:
+                it.scalars.pop("userRating", None)
+            else:
+                it.scalars["userRating"] = float(rating)
+
+    def progress(self, key: int, account_id: int, offset_ms: int, duration_ms: int | None, now: int,
+                 device_id: int = DEFAULT_DEVICE_ID) -> Play | None:
+        """``/:/progress`` and ``/:/timeline``: a reported offset (a play near the end)."""
+        it = self.visible_item(key)
+        return self.watch.progress(key, account_id, it.section_id, offset_ms, duration_ms or it.duration, now,
+                                   device_id)
+
+    def add_plays(self, rows: Iterable[tuple[int, int, int, int]]) -> list[int]:
+        """Seed history rows ``(rating_key, account_id, viewed_at, device_id)`` of known
+        items in one go; the item's watch state follows (count, last viewed)."""
+        items = self.items
+        full = [(key, account_id, int(viewed_at), items[key].section_id, device_id)
+                for key, account_id, viewed_at, device_id in rows]
+        ids = self.history.add_many(full)
+        latest: dict[tuple[int, int], list[int]] = {}
+        for key, account_id, viewed_at, _section, _device in full:
+            seen = latest.get((key, account_id))
+            if seen is None:
+                latest[(key, account_id)] = [1, viewed_at]
+            else:
+                seen[0] += 1
+                seen[1] = max(seen[1], viewed_at)
+        for (key, account_id), (count, last) in latest.items():
+            state = self.watch.state_for(key, account_id)
+            state.view_count += count
+            state.last_viewed_at = max(state.last_viewed_at or 0, last)
+        return ids
 
     # -------------------------------------------------------------------- scans
     def promote_pending(self, now: float) -> None:

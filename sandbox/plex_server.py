@@ -37,8 +37,12 @@ from sandbox.plex_library import (  # noqa: F401 - SCALAR_FIELDS, TAG_PLURALS: r
     PlexLibrary,
     generate_items,
 )
+from sandbox.plex_watch import DEFAULT_DEVICE_ID
 
 DEFAULT_TOKEN = "sandbox-plex-token"
+#: The server owner's account: the one the server's own token presents (as on a real PMS).
+OWNER_ACCOUNT_ID = 1
+OWNER_ACCOUNT_NAME = "admin"
 PMS_VERSION = "1.41.3.9314-a0bfb8370"
 UNKNOWN_ROUTE = "<unknown>"
 #: A poster upload: the request ``upload_latency`` applies to.
@@ -106,6 +110,10 @@ class PlexServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._started_at = int(time.time())
+        # System accounts: id -> (name, token or None). Account 1's token is self.token.
+        self._accounts: dict[int, tuple[str, str | None]] = {OWNER_ACCOUNT_ID: (OWNER_ACCOUNT_NAME, None)}
+        # Client identifiers (X-Plex-Client-Identifier) -> the device id history rows carry.
+        self._devices: dict[str, int] = {}
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> "PlexServer":
@@ -165,6 +173,44 @@ class PlexServer:
         """Delete an item as if its file vanished and the library was emptied of it."""
         with self._lock:
             self._lib.remove_item(rating_key)
+
+    def add_account(self, account_id: int, name: str, token: str | None = None) -> None:
+        """Add a system account (a managed or shared user); with ``token``, requests that
+        present it act as this account. Account 1 is the owner (the server's token)."""
+        if account_id in (0, OWNER_ACCOUNT_ID):
+            raise ValueError("accounts 0 and 1 are the server's own")
+        with self._lock:
+            self._accounts[int(account_id)] = (name, token)
+            if token:
+                self._secrets.add(token)
+
+    def add_play(self, rating_key: int, account_id: int = OWNER_ACCOUNT_ID, viewed_at: int | None = None,
+                 device_id: int = DEFAULT_DEVICE_ID) -> int:
+        """Seed one play (a history row; the account's play count and last viewed follow);
+        returns its history id. ``viewed_at`` defaults to now."""
+        at = int(time.time()) if viewed_at is None else int(viewed_at)
+        return self.add_plays([(rating_key, account_id, at, device_id)])[0]
+
+    def add_plays(self, plays: Iterable[tuple]) -> list[int]:
+        """Seed many plays ``(rating_key, account_id, viewed_at[, device_id])`` at once
+        (100,000 in well under a second); returns their history ids, in order."""
+        rows = [(int(p[0]), int(p[1]), int(p[2]), int(p[3]) if len(p) > 3 else DEFAULT_DEVICE_ID) for p in plays]
+        with self._lock:
+            return self._lib.add_plays(rows)
+
+    def watch(self, rating_key: int, account_id: int = OWNER_ACCOUNT_ID) -> dict:
+        """An account's watch state of an item (KeyError if unknown): ``viewCount``,
+        ``viewOffset`` (ms), ``lastViewedAt``, ``userRating``, ``lastRatedAt``."""
+        with self._lock:
+            w = self._lib.watch_state(self._lib.items[rating_key], account_id)
+            return {"viewCount": w.view_count, "viewOffset": w.view_offset, "lastViewedAt": w.last_viewed_at,
+                    "userRating": w.user_rating, "lastRatedAt": w.last_rated_at}
+
+    def history(self, account_id: int | None = None) -> list[dict]:
+        """Every history row (of one account, if given), oldest first."""
+        with self._lock:
+            plays, _ = self._lib.history.query(account=account_id)
+            return [p._asdict() for p in plays]
 
     # ------------------------------------------------------------------ reading
     def item(self, rating_key: int) -> dict:
@@ -318,14 +364,14 @@ class PlexServer:
                 status, payload = self._fail_status, b""
                 if status == 429:
                     extra["Retry-After"] = str(self._retry_after)
-            elif token != self.token and route != "/identity":
+            elif (account := self._account_of(token)) is None and route != "/identity":
                 status, payload = 401, b""
             elif handler is None:
                 status, payload = 404, b""
             else:
                 try:
                     status, payload = 200, handler(self, *args, query=dict(params), params=params,
-                                                   headers=headers, body=body)
+                                                   headers=headers, body=body, account=account)
                 except NotFound:
                     status, payload = 404, b""
                 except BadRequest:
@@ -352,9 +398,25 @@ class PlexServer:
                 text = text.replace(secret, "***")
         return text
 
-    def _video(self, it: Item, full: bool, query: dict) -> str:
+    def _account_of(self, token: str | None) -> int | None:
+        """The account a presented token acts as (the server's own token: the owner)."""
+        if not token:
+            return None
+        if token == self.token:
+            return OWNER_ACCOUNT_ID
+        return next((aid for aid, (_, t) in self._accounts.items() if t and t == token), None)
+
+    def _device_of(self, headers) -> int:
+        """The device id of the requesting client, one per X-Plex-Client-Identifier."""
+        client = headers.get("X-Plex-Client-Identifier") or ""
+        if client not in self._devices:
+            self._devices[client] = len(self._devices) + DEFAULT_DEVICE_ID + 1
+        return self._devices[client]
+
+    def _video(self, it: Item, full: bool, query: dict, account: int = OWNER_ACCOUNT_ID) -> str:
         return px.render_video(it, self._lib.sections[it.section_id], full, self._lib.tag_id,
-                               _csv_set(query.get("excludeElements")), _csv_set(query.get("excludeFields")))
+                               _csv_set(query.get("excludeElements")), _csv_set(query.get("excludeFields")),
+                               watch=self._lib.watch_state(it, account))
 
     # ------------------------------------------------------------------- routes
     def _root(self, **_):
@@ -369,13 +431,13 @@ class PlexServer:
     def _sections_list(self, **_):
         return px.render_sections(self._lib.sections.values())
 
-    def _section_all(self, sid, query, params, headers, **_):
+    def _section_all(self, sid, query, params, headers, account, **_):
         section = self._lib.section(sid)
         keys = self._lib.search(section, query, params)
         start, size = _paging(query, headers)
         page = keys[start:] if size is None else keys[start:start + size]
         meta = px.render_meta(section.id) if query.get("includeMeta") == "1" else ""
-        videos = "".join(self._video(self._lib.items[k], False, query) for k in page)
+        videos = "".join(self._video(self._lib.items[k], False, query, account) for k in page)
         return px.container(px.section_attrs(section) + [
             ("size", len(page)), ("totalSize", len(keys)), ("offset", start),
             ("art", "/:/resources/movie-fanart.jpg"), ("sortAsc", 1), ("thumb", "/:/resources/movie.png"),
@@ -417,13 +479,75 @@ class PlexServer:
         self._lib.section(sid)
         return b""
 
-    def _metadata(self, keys, query, **_):
+    def _metadata(self, keys, query, account, **_):
         items = self._lib.visible_items(int(k) for k in keys.split(",") if k)
         if not items:
             raise NotFound()
         sections = {it.section_id for it in items}
         head = px.section_attrs(self._lib.sections[items[0].section_id]) if len(sections) == 1 else []
-        return px.container(head + [("size", len(items))], "".join(self._video(it, True, query) for it in items))
+        return px.container(head + [("size", len(items))],
+                            "".join(self._video(it, True, query, account) for it in items))
+
+    # ------------------------------------------------------------ watch state
+    def _accounts_list(self, **_):
+        rows = [(0, "")] + sorted((aid, name) for aid, (name, _t) in self._accounts.items())
+        return px.render_accounts(rows)
+
+    def _history(self, query, params, headers, account, **_):
+        filters: dict[str, int | None] = {"account": None, "section": None, "item": None,
+                                          "since": None, "before": None}
+        names = {"accountID": "account", "librarySectionID": "section", "metadataItemID": "item",
+                 "viewedAt>": "since", "viewedAt>=": "since", "viewedAt<": "before"}
+        for name, raw in params:
+            if name in names:
+                try:
+                    filters[names[name]] = int(raw)
+                except ValueError:
+                    raise BadRequest(f"bad {name}") from None
+        if account != OWNER_ACCOUNT_ID:
+            filters["account"] = account   # approximation: a non-owner sees only its own plays
+        sort = query.get("sort", "viewedAt:desc")
+        if sort not in ("viewedAt", "viewedAt:asc", "viewedAt:desc"):
+            raise BadRequest("unsupported history sort")
+        start, size = _paging(query, headers)
+        plays, total = self._lib.history.query(descending=sort.endswith(":desc"), start=start, size=size,
+                                               **filters)
+        body = px.render_history(plays, self._lib.items)
+        return px.container([("size", len(plays)), ("totalSize", total), ("offset", start)], body)
+
+    def _history_delete(self, play_id, account, **_):
+        play = self._lib.history.plays.get(int(play_id))
+        if play is None or (account != OWNER_ACCOUNT_ID and play.account_id != account):
+            raise NotFound()
+        self._lib.history.delete(int(play_id))
+        return b""
+
+    def _scrobble(self, query, headers, account, **_):
+        self._lib.scrobble(_rating_key(query, "key"), account, int(time.time()), self._device_of(headers))
+        return b""
+
+    def _unscrobble(self, query, account, **_):
+        self._lib.unscrobble(_rating_key(query, "key"), account)
+        return b""
+
+    def _rate(self, query, account, **_):
+        try:
+            rating = float(query.get("rating", ""))
+        except ValueError:
+            raise BadRequest("bad rating") from None
+        self._lib.rate(_rating_key(query, "key"), account, None if rating == -1 else rating, int(time.time()))
+        return b""
+
+    def _progress(self, query, headers, account, **_):
+        self._lib.progress(_rating_key(query, "key"), account, _int(query, "time"), None, int(time.time()),
+                           self._device_of(headers))
+        return b""
+
+    def _timeline(self, query, headers, account, **_):
+        duration = _int(query, "duration") if query.get("duration") else None
+        self._lib.progress(_rating_key(query, "ratingKey"), account, _int(query, "time"), duration,
+                           int(time.time()), self._device_of(headers))
+        return b""
 
     def _item_refresh(self, key, **_):
         self._lib.refresh_item(int(key))
@@ -445,6 +569,22 @@ class PlexServer:
 
 def _csv_set(value: str | None) -> frozenset:
     return frozenset(v for v in (value or "").split(",") if v)
+
+
+def _int(query: dict, name: str) -> int:
+    try:
+        return int(float(query[name]))
+    except (KeyError, ValueError):
+        raise BadRequest(f"bad or missing {name}") from None
+
+
+def _rating_key(query: dict, name: str) -> int:
+    """The item a ``/:/…`` write names (a ratingKey that is not a number: no such item)."""
+    if name not in query:
+        raise BadRequest(f"missing {name}")
+    if not query[name].isdigit():
+        raise NotFound()
+    return int(query[name])
 
 
 def _paging(query: dict, headers) -> tuple[int, int | None]:
@@ -476,6 +616,15 @@ _ROUTES = [
     ("GET", "/library/metadata/{key}/arts", PlexServer._images, {"kind": "arts"}),
     ("POST", "/library/metadata/{key}/arts", PlexServer._upload, {"kind": "arts"}),
     ("PUT", "/library/metadata/{key}/art", PlexServer._choose, {"kind": "arts"}),
+    ("GET", "/accounts", PlexServer._accounts_list, {}),
+    ("GET", "/status/sessions/history/all", PlexServer._history, {}),
+    ("DELETE", "/status/sessions/history/{id}", PlexServer._history_delete, {}),
+    ("GET", "/:/scrobble", PlexServer._scrobble, {}),
+    ("GET", "/:/unscrobble", PlexServer._unscrobble, {}),
+    ("GET", "/:/rate", PlexServer._rate, {}),
+    ("PUT", "/:/rate", PlexServer._rate, {}),
+    ("GET", "/:/progress", PlexServer._progress, {}),
+    ("GET", "/:/timeline", PlexServer._timeline, {}),
 ]
 _PLACEHOLDERS = {"{id}": r"(\d+)", "{key}": r"(\d+(?:,\d+)*)", "{filter}": r"([A-Za-z]+)"}
 
@@ -491,8 +640,12 @@ _COMPILED = [(m, t, _compile(t), h, kw) for m, t, h, kw in _ROUTES]
 
 
 def _items_of(method: str, path: str, query: dict) -> list[str]:
-    """The rating keys a request reads or writes: ``/library/metadata/{key}…`` and the
-    ``id`` list of a section edit (``PUT /library/sections/{id}/all?id=…``)."""
+    """The rating keys a request reads or writes: ``/library/metadata/{key}…``, the
+    ``id`` list of a section edit (``PUT /library/sections/{id}/all?id=…``) and the item of
+    a watch-state write (``/:/scrobble?key=…``, ``/:/timeline?ratingKey=…``)."""
+    if path.startswith("/:/"):
+        key = query.get("ratingKey") if path.rstrip("/") == "/:/timeline" else query.get("key")
+        return [key] if key else []
     parts = path.strip("/").split("/")
     if len(parts) >= 3 and parts[:2] == ["library", "metadata"]:
         return [parts[2]]

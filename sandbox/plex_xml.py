@@ -171,16 +171,31 @@ def section_attrs(section) -> list[tuple[str, object]]:
             ("mediaTagVersion", MEDIA_TAG_VERSION)]
 
 
+def watch_attrs(watch) -> list[tuple[str, object]]:
+    """The presenting account's watch attributes of a ``<Video>`` (a ``plex_watch.Watch``),
+    each left out while unset or zero, as PMS leaves them out."""
+    pairs: list[tuple[str, object]] = [
+        ("viewCount", watch.view_count or None), ("viewOffset", watch.view_offset or None),
+        ("lastViewedAt", watch.last_viewed_at), ("lastRatedAt", watch.last_rated_at),
+        ("userRating", None if watch.user_rating is None else f"{watch.user_rating:g}")]
+    return pairs
+
+
 def render_video(item, section, full: bool, tag_id: Callable[[str, str], int],
-                 exclude_elements: frozenset = frozenset(), exclude_fields: frozenset = frozenset()) -> str:
+                 exclude_elements: frozenset = frozenset(), exclude_fields: frozenset = frozenset(),
+                 watch=None) -> str:
     """One ``<Video>``: the full item (all tags, ``Field`` locks) or a listing's partial one.
 
     ``tag_id(kind, name)`` gives the server-wide id of a tag, used for ``id`` and ``filter``.
     ``exclude_elements``/``exclude_fields`` honour PMS's ``excludeElements``/``excludeFields``.
+    ``watch``: the presenting account's state (its ``userRating`` replaces the item's).
     """
     key = item.rating_key
     s = item.scalars
     pairs = [("addedAt", item.added_at)]
+    if watch is not None:
+        pairs += [(n, v) for n, v in watch_attrs(watch) if n not in exclude_fields]
+        exclude_fields = exclude_fields | {"userRating"}
     if item.art_version:
         pairs.append(("art", f"/library/metadata/{key}/art/{item.art_version}"))
     pairs += [("duration", item.duration), ("guid", item.guid), ("key", f"/library/metadata/{key}"),
@@ -206,6 +221,31 @@ def render_video(item, section, full: bool, tag_id: Callable[[str, str], int],
         out.extend(f'<Field locked="1" name="{attr(n)}" />\n' for n in sorted(item.locked))
     out.append("</Video>\n")
     return "".join(out)
+
+
+def render_history(plays, items: dict) -> str:
+    """The rows of ``/status/sessions/history/all``: one ``<Video>`` per play, newest or
+    oldest first as asked; a play of a deleted item keeps its ids but no title."""
+    out = []
+    for play in plays:
+        it = items.get(play.rating_key)
+        title = it.scalars.get("title") if it is not None else None
+        thumb = f"/library/metadata/{play.rating_key}/thumb/{it.thumb_version}" if it is not None else None
+        pairs = [("historyKey", f"/status/sessions/history/{play.id}"),
+                 ("key", f"/library/metadata/{play.rating_key}"), ("ratingKey", play.rating_key),
+                 ("librarySectionID", play.section_id), ("title", title), ("type", "movie"), ("thumb", thumb),
+                 ("originallyAvailableAt", it.scalars.get("originallyAvailableAt") if it is not None else None),
+                 ("viewedAt", play.viewed_at), ("accountID", play.account_id), ("deviceID", play.device_id)]
+        out.append(f"<Video{attrs(pairs)} />\n")
+    return "".join(out)
+
+
+def render_accounts(accounts: Iterable[tuple[int, str]]) -> bytes:
+    """``GET /accounts``: the server's system accounts (id 0, nameless, is PMS's own)."""
+    rows = [f'<Account{attrs([("id", str(aid)), ("key", f"/accounts/{aid}"), ("name", name)])} '
+            f'defaultAudioLanguage="en" autoSelectAudio="1" defaultSubtitleLanguage="en" subtitleMode="1" />\n'
+            for aid, name in accounts]
+    return container([("size", len(rows)), ("identifier", "com.plexapp.system.accounts")], "".join(rows))
 
 
 def _render_media(item) -> str:

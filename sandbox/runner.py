@@ -273,6 +273,8 @@ class PluginRunner:
         # worker appends to it (under the queue's lock): read it after wait_for_jobs(), or
         # take a copy.
         self.task_runs: list[RunResult] = []
+        # "sync" mode: hooks Stash fired for the plugin's own mutations, in order
+        self.hook_runs: list[RunResult] = []
         # "sync" mode: requests Stash holds, with the run that queued them
         self._queue: deque[tuple[dict, RunResult | None]] = deque()
         self._reported = 0            # "sync" mode: task_runs already returned by wait_for_jobs
@@ -548,8 +550,28 @@ class PluginRunner:
     def _collect_requests(self, parent: RunResult | None) -> None:
         if self.stash is None:
             return
+        if self.job_queue == "sync":
+            self._fire_stash_hooks(parent)
         for request in self.stash.take_plugin_task_requests(as_job_manager=True):
             self._queue.append((request, parent))
+
+    def _fire_stash_hooks(self, parent: RunResult | None) -> None:
+        """Run the hooks real Stash fires for the mutations a run sent (a plugin's own
+        ``sceneUpdate`` fires its own Scene.Update.Post hook). Stash runs them during the
+        mutation; "sync" mode runs them right after the run that sent it, before the
+        tasks it queued (listed in the run's ``followups``). "background" mode leaves
+        them to the test (``stash.take_hook_triggers()``)."""
+        take = getattr(self.stash, "take_hook_triggers", None)
+        if take is None:
+            return
+        for trigger in take():
+            context = self.hook_context(trigger["type"], trigger["id"], trigger.get("input"),
+                                        trigger.get("input_fields"))
+            for hook in self.config.hooks_for(trigger["type"]):
+                result = self._run("hook", hook.name, hook, self.plugin_input(hook, None, context))
+                self.hook_runs.append(result)
+                if parent is not None:
+                    parent.followups.append(result)
 
     def _run(self, kind: str, name: str, operation: Operation | None,
              plugin_input: dict) -> RunResult:

@@ -28,6 +28,7 @@ from graphql import (
     validate,
 )
 
+from sandbox import stash_plays
 from sandbox.stash_store import StashError, StashStore
 
 SCHEMA_PATH = Path(__file__).with_name("stash_schema.graphql")
@@ -92,7 +93,51 @@ def _system_status(_root, info):
 # ---- Mutation --------------------------------------------------------------------------
 
 def _scene_update(_root, info, input):
-    return _store(info).update_scene(input["id"], input)
+    store = _store(info)
+    scene = store.update_scene(input["id"], input)
+    # Stash runs the Scene.Update.Post hooks after a sceneUpdate; the runner fires them.
+    store.hook_triggers.append({"type": "Scene.Update.Post", "id": int(scene["_id"]),
+                                "input": dict(input), "input_fields": list(input)})
+    return scene
+
+
+def _atoi(id, prefix: str = "converting id: ") -> int:
+    try:
+        return int(id)
+    except ValueError:
+        raise StashError(f'{prefix}strconv.Atoi: parsing "{id}": invalid syntax') from None
+
+
+def _times(store: StashStore, times) -> list[int]:
+    # The Timestamp scalar, parsed as Stash's UnmarshalTimestamp does.
+    return [store.epoch(t) for t in times or ()]
+
+
+def _history(stamps: list[int]) -> dict:
+    return {"count": len(stamps), "history": [stash_plays.utc_text(t) for t in stamps]}
+
+
+# Play and activity mutations: Stash fires no plugin hook for any of them.
+def _scene_add_play(_root, info, id, times=None):
+    store = _store(info)
+    return _history(store.add_plays(_atoi(id), _times(store, times)))
+
+
+def _scene_delete_play(_root, info, id, times=None):
+    store = _store(info)
+    return _history(store.delete_plays(_atoi(id, ""), _times(store, times)))
+
+
+def _scene_reset_play_count(_root, info, id):
+    return _store(info).reset_plays(_atoi(id, ""))
+
+
+def _scene_save_activity(_root, info, id, resume_time=None, playDuration=None):
+    return _store(info).save_activity(_atoi(id), resume_time, playDuration)
+
+
+def _scene_reset_activity(_root, info, id, reset_resume=None, reset_duration=None):
+    return _store(info).reset_activity(_atoi(id), bool(reset_resume), bool(reset_duration))
 
 
 def _configure_plugin(_root, info, plugin_id, input):
@@ -148,6 +193,15 @@ def _scene_paths(scene, info):
     }
 
 
+def _scene_play_history(scene, _info):
+    return [stash_plays.utc_text(t) for t in stash_plays.history(scene)]
+
+
+def _scene_last_played_at(scene, _info):
+    newest = stash_plays.last_played(scene)
+    return None if newest is None else stash_plays.utc_text(newest)
+
+
 def _file_fingerprint(video_file, _info, type):
     return next((f["value"] for f in video_file["fingerprints"] if f["type"] == type), None)
 
@@ -168,11 +222,16 @@ def executable_schema() -> GraphQLSchema:
         "Mutation": {
             "sceneUpdate": _scene_update, "configurePlugin": _configure_plugin,
             "runPluginTask": _run_plugin_task,
+            "sceneAddPlay": _scene_add_play, "sceneDeletePlay": _scene_delete_play,
+            "sceneResetPlayCount": _scene_reset_play_count,
+            "sceneSaveActivity": _scene_save_activity, "sceneResetActivity": _scene_reset_activity,
         },
         "Scene": {
             "studio": _scene_studio, "performers": _scene_list("performer", "_performers"),
             "tags": _scene_list("tag", "_tags"), "groups": _scene_groups,
             "files": _scene_files, "paths": _scene_paths,
+            "play_history": _scene_play_history, "last_played_at": _scene_last_played_at,
+            "play_count": lambda scene, _info: len(scene["_plays"]),
         },
         "VideoFile": {"fingerprint": _file_fingerprint},
     }

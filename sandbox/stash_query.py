@@ -18,6 +18,8 @@ import re
 from datetime import timedelta
 from typing import Callable, Iterable
 
+from sandbox import stash_plays
+
 Record = dict
 Predicate = Callable[[Record], bool]
 
@@ -88,12 +90,18 @@ def sort_key(name: str, files: dict[int, dict]) -> Callable[[Record], object]:
         "path": path_key,
         "filesize": primary_attr("size"),
         "duration": primary_attr("duration"),
+        # ORDER BY (SELECT MAX(view_date) ...): NULL (never played) first when ascending.
+        "last_played_at": lambda s: _nullable(stash_plays.last_played(s)),
+        "play_count": lambda s: len(s["_plays"]),
+        "resume_time": lambda s: s["resume_time"],
+        "play_duration": lambda s: s["play_duration"],
     }
     return keys[name]
 
 
 SORT_KEYS = frozenset({"id", "title", "code", "date", "rating", "organized", "created_at",
-                       "updated_at", "path", "filesize", "duration"})
+                       "updated_at", "path", "filesize", "duration", "last_played_at", "play_count",
+                       "resume_time", "play_duration"})
 
 
 def check_sort(name: str) -> None:
@@ -187,6 +195,17 @@ def _criterion(key: str, crit, now_text) -> Predicate:
         if crit.get("value2") is None:
             crit = dict(crit, value2=now_text(timedelta(days=1)))
         return _compare(lambda s, k=key: s[k], crit, key)
+    if key == "last_played_at":
+        # Stash compares IFNULL(MAX(view_date), datetime(0)) as text: never NULL, so
+        # IS_NULL matches no scene and NOT_NULL every scene; unplayed ones sort lowest.
+        if crit.get("value2") is None:
+            crit = dict(crit, value2=now_text(timedelta(days=1)))
+        return _compare(stash_plays.last_played_text, crit, key)
+    if key == "play_count":
+        return _compare(lambda s: len(s["_plays"]), crit, key)
+    if key in ("resume_time", "play_duration"):
+        # cast(column as int): SQLite truncates toward zero.
+        return _compare(lambda s, k=key: int(s[k]), crit, key)
     raise QueryError(f"scene_filter.{key} is not implemented by the sandbox emulator")
 
 

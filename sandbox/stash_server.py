@@ -222,9 +222,29 @@ class StashServer:
         """Rename a group; scenes' updated_at does not move."""
         self.store.rename_entity("group", group_id, name)
 
+    def add_plays(self, scene_id, times: Iterable | None = None) -> list[int]:
+        """Record plays as sceneAddPlay does (no updated_at change, no hook), cheaply for
+        tests and benches. `times`: epoch seconds, datetimes or Stash time text; none
+        means one play now (the clock). Returns the history, newest first, in epoch seconds."""
+        return self.store.add_plays(scene_id, list(times) if times is not None else None)
+
+    def save_activity(self, scene_id, resume_time: float | None = None,
+                      play_duration: float | None = None) -> None:
+        """As sceneSaveActivity: set the resume point, add to the play duration."""
+        self.store.save_activity(scene_id, resume_time, play_duration)
+
+    def take_hook_triggers(self) -> list[dict]:
+        """The plugin hooks real Stash would have fired for the GraphQL mutations served
+        since the last call, oldest first, as {"type", "id", "input", "input_fields"}
+        (only sceneUpdate's Scene.Update.Post: play and activity mutations fire none);
+        clears them. The emulator fires no hook itself: a test or the runner does."""
+        with self.store.lock:
+            taken, self.store.hook_triggers = self.store.hook_triggers, []
+            return taken
+
     def scene(self, scene_id) -> dict:
-        """A resolved copy of a scene: GraphQL field names, links as {id, name}, plus
-        cover_version. Raises ValueError for an unknown id."""
+        """A resolved copy of a scene: GraphQL field names, links as {id, name}, play
+        fields as Stash renders them, plus cover_version. Raises ValueError for an unknown id."""
         return self.store.scene_view(scene_id)
 
     def scene_ids(self) -> list[str]:

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, tzinfo
 from typing import Callable, Iterable
 
-from sandbox import stash_query
+from sandbox import stash_plays, stash_query
 from sandbox.stash_media import jpeg_bytes
 
 KINDS = ("studio", "performer", "tag", "group")
@@ -88,6 +88,9 @@ class StashStore:
         # running one RUNNING); a finished job leaves it, as in Stash's job manager.
         self.jobs: OrderedDict[str, dict] = OrderedDict()
         self.generation = 0  # bumped by every change that can alter a listing
+        # The plugin hooks real Stash would fire for the GraphQL mutations served so far
+        # (sceneUpdate: Scene.Update.Post). Play and activity mutations fire none.
+        self.hook_triggers: list[dict] = []
         self._listings: OrderedDict[tuple, list[int]] = OrderedDict()
 
     # ---- time -------------------------------------------------------------------
@@ -170,7 +173,7 @@ class StashStore:
             "stash_ids": [], "created_at": created[0],
             "updated_at": updated[0], "_updated_unix": updated[1],
             "_studio": None, "_performers": [], "_tags": [], "_groups": [], "_files": [],
-            "_cover": 0, "_cover_bytes": None,
+            "_cover": 0, "_cover_bytes": None, **stash_plays.new_activity(),
         }
         changes = {k: v for k, v in spec.items() if k not in ("files", "created_at", "updated_at", "group_ids")}
         if spec.get("group_ids"):
@@ -247,6 +250,78 @@ class StashStore:
             else:
                 raise TypeError(f"unknown scene field {key!r}")
 
+    # ---- plays and activity (no updated_at, no hook: as in Stash) --------------------
+    def add_plays(self, scene_id, times: Iterable | None = None) -> list[int]:
+        """sceneAddPlay: one play per time (epoch seconds, datetime or Stash time text),
+        now when none; returns the history, newest first. Not idempotent."""
+        with self.lock:
+            record = self.get_scene(scene_id)
+            if record is None:
+                # Stash inserts into the history table and trips its foreign key.
+                raise StashError("inserting into scenes_view_dates: FOREIGN KEY constraint failed")
+            stamps = [self.epoch(t) for t in times or ()] or [self.epoch(None)]
+            stash_plays.add_plays(record, stamps)
+            self.generation += 1
+            return stash_plays.history(record)
+
+    def delete_plays(self, scene_id, times: Iterable | None = None) -> list[int]:
+        """sceneDeletePlay: remove one play per exactly matching time, or the newest when
+        none are given; returns the history left. An unknown scene is no error in Stash."""
+        with self.lock:
+            record = self.get_scene(scene_id)
+            if record is None:
+                return []
+            stash_plays.delete_plays(record, [self.epoch(t) for t in times or ()])
+            self.generation += 1
+            return stash_plays.history(record)
+
+    def reset_plays(self, scene_id) -> int:
+        """sceneResetPlayCount: forget every play; returns the new count (0)."""
+        with self.lock:
+            record = self.get_scene(scene_id)
+            if record is not None:
+                record["_plays"].clear()
+                self.generation += 1
+            return 0
+
+    def save_activity(self, scene_id, resume_time: float | None, play_duration: float | None) -> bool:
+        """sceneSaveActivity: set resume_time if given, add play_duration if given."""
+        with self.lock:
+            record = self._scene_row(scene_id)
+            stash_plays.save_activity(record, resume_time, play_duration)
+            self.generation += 1
+            return True
+
+    def reset_activity(self, scene_id, reset_resume: bool, reset_duration: bool) -> bool:
+        """sceneResetActivity: zero resume_time and/or play_duration."""
+        with self.lock:
+            record = self._scene_row(scene_id)
+            stash_plays.reset_activity(record, reset_resume, reset_duration)
+            self.generation += 1
+            return True
+
+    def _scene_row(self, scene_id) -> dict:
+        record = self.get_scene(scene_id)
+        if record is None:
+            raise StashError(f"id {scene_id} does not exist in scenes")  # Stash's NotFoundError
+        return record
+
+    def epoch(self, moment) -> int:
+        """Epoch seconds of an int, a datetime (naive: the server's offset), a Stash
+        Timestamp text, or None (now, from the emulator's clock)."""
+        if moment is None:
+            moment = self._now()
+        if isinstance(moment, datetime):
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=self.tz)
+            return int(moment.timestamp() // 1)
+        if isinstance(moment, str):
+            try:
+                return stash_plays.parse_timestamp(moment, self._now())
+            except stash_plays.TimestampError as exc:
+                raise StashError(str(exc)) from None
+        return int(moment)
+
     def delete_scene(self, scene_id) -> None:
         with self.lock:
             record = self.scenes.pop(self._scene(scene_id)["_id"])
@@ -301,6 +376,9 @@ class StashStore:
                 groups=[{"group": named("group", g), "scene_index": i} for g, i in record["_groups"]],
                 files=[copy.deepcopy(self.files[f]) for f in record["_files"]],
                 cover_version=record["_cover"],
+                play_count=len(record["_plays"]),
+                play_history=[stash_plays.utc_text(t) for t in stash_plays.history(record)],
+                last_played_at=None if not record["_plays"] else stash_plays.last_played_text(record),
             )
             return view
 
@@ -444,7 +522,7 @@ def _uses_now(scene_filter) -> bool:
     for key, value in scene_filter.items():
         if key in ("AND", "OR", "NOT") and _uses_now(value):
             return True
-        if key in ("created_at", "updated_at") and value and value.get("value2") is None:
+        if key in ("created_at", "updated_at", "last_played_at") and value and value.get("value2") is None:
             return True
     return False
 

@@ -80,6 +80,12 @@ SCAN_STAMP_MAX_AGE = 5.0
 FOLDER_SCAN_WINDOW_SECONDS = 15 * 60.0
 #: Items per page when listing a Plex library section.
 PLEX_PAGE_SIZE = 1000
+#: Plays per page when reading Plex's play history (a cursor can be saved after each page).
+PLEX_HISTORY_PAGE_SIZE = 200
+#: Items per ``/library/metadata/<k1>,<k2>,…`` request when reading watch state (keeps URLs short).
+PLEX_WATCH_BATCH = 100
+#: Scenes whose new plays go to Stash in one request (aliased sceneAddPlay mutations).
+STASH_PLAY_WRITE_BATCH = 50
 #: A Retry-After from Plex longer than this is cut to it.
 MAX_RETRY_AFTER_SECONDS = 600.0
 #: A 429 without a usable Retry-After: wait this long.
@@ -116,3 +122,15 @@ HOOK_SETTINGS_MAX_AGE_SECONDS = 900.0
 #: Data folders hooks were told to use before the 'Data folder' setting changed, kept so
 #: every drain can adopt jobs a hook queued there from a snapshot not yet refreshed.
 HOOK_SETTINGS_FORMER_FOLDERS = 4
+
+# -- watch state (plays, resume points, ratings) ----------------------------------------------
+
+#: Resume points (Stash seconds vs Plex ms) closer than this count as the same point.
+WATCH_RESUME_TOLERANCE_MS = 1000
+#: An open scrobble intent is matched to a Plex history entry stamped up to this many
+#: seconds before the intent (Plex stamps viewedAt with its own clock).
+WATCH_INTENT_CLOCK_SLACK_SECONDS = 120
+
+#: A resume point at or past this fraction of the item is not sent to Plex: Plex would
+#: count it as a play (a history entry nobody made).
+WATCH_PROGRESS_MAX_FRACTION = 0.9

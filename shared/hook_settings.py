@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 SNAPSHOT_FILE = "hook_settings.json"
 #: The settings the hook reads (see plugin/hook.py); nothing secret.
-HOOK_KEYS = ("data_dir", "debug_logging", "reconcile_interval")
+HOOK_KEYS = ("data_dir", "debug_logging", "reconcile_interval", "watch_interval")
 FORMAT_VERSION = 1
 _SCALARS = (str, bool, int, float)
 

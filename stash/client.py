@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterator, Mapping, Sequence
 
+    from stash.watch_state import SceneWatchState
+
 from shared.log import create_logger
 from stash import queries
 from stash.transport import TransportError, request
@@ -208,3 +210,137 @@ class StashClient:
         data = self.execute(queries.RUN_PLUGIN_TASK,
                             {"plugin_id": plugin_id, "task_name": task_name, "args_map": dict(args or {})})
         return str(data.get("runPluginTask"))
+
+    # -- watch state ---------------------------------------------------------------------
+    # stash.watch_state (dataclasses, datetime) is imported inside these methods: the
+    # hook imports this module and must stay cheap.
+
+    def scene_watch_states(self, scene_ids: Sequence[int],
+                           batch_size: int | None = None) -> dict[int, SceneWatchState]:
+        """The watch state of these scenes, one ``findScenes(ids:)`` per batch (default
+        ``SCENE_BATCH_SIZE``). Scenes Stash no longer has are absent from the answer.
+
+        Stash rejects a whole batch when one id does not exist; such a batch is narrowed
+        with one id listing and read again. Raises :class:`StashError` subclasses.
+        """
+        from shared.defaults import SCENE_BATCH_SIZE
+        from stash.watch_state import parse_watch_state
+
+        size = max(1, batch_size or SCENE_BATCH_SIZE)
+        ids = list(dict.fromkeys(int(i) for i in scene_ids))
+        out: dict[int, SceneWatchState] = {}
+        for start in range(0, len(ids), size):
+            for scene in self._watch_batch(ids[start:start + size]):
+                state = parse_watch_state(scene)
+                out[state.scene_id] = state
+        return out
+
+    def _watch_batch(self, ids: list[int]) -> list[dict[str, Any]]:
+        def read(batch: list[int]) -> list[dict[str, Any]]:
+            if not batch:
+                return []
+            data = self.execute(queries.SCENE_WATCH_STATES, {"ids": [str(i) for i in batch]})
+            return list(data["findScenes"]["scenes"])
+        try:
+            return read(ids)
+        except (StashUnreachable, StashAuthError):
+            raise
+        except StashError:
+            existing = self.scene_ids_between(min(ids), max(ids))
+            return read([i for i in ids if i in existing])
+
+    def scenes_played_since(self, since: int, page_size: int | None = None) -> Iterator[SceneWatchState]:
+        """Watch states of the scenes last played after ``since`` (epoch seconds), oldest
+        last play first, one page (default ``STASH_PAGE_SIZE``) in memory at a time.
+
+        Pages follow the last play time (keyset), not page numbers: a scene played
+        during the pass moves to the end and may come twice, but none is skipped. A
+        scene appears with its state when its page was read.
+        """
+        from shared.defaults import STASH_PAGE_SIZE
+        from stash.watch_state import parse_watch_state, to_stash_time
+
+        size = max(1, page_size or STASH_PAGE_SIZE)
+        after = int(since)          # only plays later than this second are left to read
+        at_bound: set[int] = set()  # scenes already given whose last play is exactly `after`
+        page = 1                    # > 1 only while more than a page share one second
+        while True:
+            bound = after if not at_bound else after - 1  # text "> after - 1" is ">= after"
+            variables = {
+                "filter": {"page": page, "per_page": size, "sort": "last_played_at", "direction": "ASC"},
+                "scene_filter": {"last_played_at": {"value": to_stash_time(bound), "modifier": "GREATER_THAN"}},
+            }
+            scenes = self.execute(queries.SCENES_PLAYED_SINCE, variables)["findScenes"]["scenes"]
+            states = [parse_watch_state(s) for s in scenes]
+            for state in states:
+                if state.scene_id not in at_bound or state.last_played_at != after:
+                    yield state
+            if len(scenes) < size:
+                return
+            newest = max((s.last_played_at for s in states if s.last_played_at is not None), default=after)
+            if newest > after:
+                after, page = newest, 1
+                at_bound = {s.scene_id for s in states if s.last_played_at == newest}
+            else:
+                # A whole page of one second: step through that second by page number (a
+                # scene of that second played again meanwhile could shift one past us).
+                at_bound.update(s.scene_id for s in states)
+                page += 1
+
+    def add_plays(self, scene_id: int, times: Sequence[int]) -> list[int]:
+        """Add one Stash play per time (epoch seconds; past times are kept as given).
+
+        Not idempotent: Stash adds the same time again on every call, so callers check
+        ``play_history`` first. Fires no plugin hook. Returns the scene's play history
+        after the call, oldest first. Raises ``ValueError`` for no times, since Stash
+        would record a play *now* instead.
+        """
+        from stash.watch_state import to_epoch, to_stash_time
+
+        if not times:
+            raise ValueError("add_plays needs at least one time: Stash would record a play now")
+        variables = {"id": str(int(scene_id)), "times": [to_stash_time(t) for t in times]}
+        result = self.execute(queries.SCENE_ADD_PLAY, variables)["sceneAddPlay"]
+        return sorted(to_epoch(t) for t in result["history"])
+
+    def add_plays_many(self, plays: Mapping[int, Sequence[int]]) -> None:
+        """:meth:`add_plays` for many scenes in one request (a first pull of a long Plex
+        history would otherwise cost a request per scene per page).
+
+        Not idempotent, and a rejected request may have added some plays before the
+        rejection: callers read ``play_history`` again before trying anything twice.
+        """
+        from stash.watch_state import to_stash_time
+
+        entries = [(int(scene_id), list(times)) for scene_id, times in plays.items() if times]
+        if not entries:
+            return
+        variables: dict[str, Any] = {}
+        for i, (scene_id, times) in enumerate(entries):
+            variables[f"id{i}"] = str(scene_id)
+            variables[f"times{i}"] = [to_stash_time(t) for t in times]
+        self.execute(queries.scene_add_plays_document(len(entries)), variables)
+
+    def save_activity(self, scene_id: int, resume_time: float) -> bool:
+        """Set the scene's resume point (seconds). The play duration is left as it is
+        (``playDuration`` is not sent; Stash adds nothing then). Fires no plugin hook."""
+        variables = {"id": str(int(scene_id)), "resume_time": float(resume_time)}
+        return bool(self.execute(queries.SCENE_SAVE_ACTIVITY, variables)["sceneSaveActivity"])
+
+    def set_rating(self, scene_id: int, rating100: int | None) -> int:
+        """Set (1-100) or clear (``None``) the scene's rating; returns its new
+        ``updated_at`` in epoch seconds.
+
+        This is a ``sceneUpdate``: Stash bumps ``updated_at`` and fires the
+        ``Scene.Update.Post`` hook (ours included) for it, unlike plays and activity.
+        """
+        from stash.watch_state import to_epoch
+
+        if rating100 is not None and (isinstance(rating100, bool) or not 1 <= int(rating100) <= 100):
+            raise ValueError(f"a Stash rating is 1-100 or none, not {rating100!r}")
+        value = None if rating100 is None else int(rating100)
+        data = self.execute(queries.SCENE_SET_RATING, {"input": {"id": str(int(scene_id)), "rating100": value}})
+        scene = data.get("sceneUpdate")
+        if not isinstance(scene, dict):
+            raise StashError(f"Stash did not return scene {scene_id} after setting its rating")
+        return to_epoch(scene["updated_at"])

@@ -52,3 +52,53 @@ RUN_PLUGIN_TASK = (
 
 # Stash's job queue: the running job and those waiting their turn (READY).
 JOB_QUEUE = "query JobQueue { jobQueue { id status description addTime } }"
+
+# -- watch state (plays, resume point, rating) -------------------------------------------
+
+# What the watch-state code needs of a scene (stash/watch_state.py parses it).
+WATCH_FIELDS = """
+id updated_at rating100 play_count play_history last_played_at resume_time play_duration
+files { duration }
+"""
+
+# The watch state of a batch of scenes; rejected whole when one id does not exist, as
+# FIND_SCENES_BY_ID is.
+SCENE_WATCH_STATES = (
+    "query SceneWatchStates($ids: [ID!]) {"
+    " findScenes(ids: $ids, filter: {per_page: -1}) { scenes { " + WATCH_FIELDS + " } } }"
+)
+
+# Scenes played after a time, oldest last play first (Stash compares the filter value
+# with its stored UTC text, so the value is sent in that form).
+SCENES_PLAYED_SINCE = (
+    "query ScenesPlayedSince($filter: FindFilterType, $scene_filter: SceneFilterType) {"
+    " findScenes(filter: $filter, scene_filter: $scene_filter) { scenes { " + WATCH_FIELDS + " } } }"
+)
+
+# Not idempotent: every call adds its times again. Fires no plugin hook.
+SCENE_ADD_PLAY = (
+    "mutation SceneAddPlay($id: ID!, $times: [Timestamp!]) {"
+    " sceneAddPlay(id: $id, times: $times) { count history } }"
+)
+
+
+def scene_add_plays_document(count: int) -> str:
+    """One request adding plays to ``count`` scenes: ``sceneAddPlay`` aliased ``p0``…,
+    with variables ``id0``/``times0``… (Stash runs a request's mutations in order)."""
+    params = ", ".join(f"$id{i}: ID!, $times{i}: [Timestamp!]" for i in range(count))
+    fields = " ".join(f"p{i}: sceneAddPlay(id: $id{i}, times: $times{i}) {{ count }}" for i in range(count))
+    return f"mutation SceneAddPlays({params}) {{ {fields} }}"
+
+
+# Sets the resume point only: playDuration is not sent, so Stash adds nothing to
+# play_duration. Fires no plugin hook.
+SCENE_SAVE_ACTIVITY = (
+    "mutation SceneSaveActivity($id: ID!, $resume_time: Float) {"
+    " sceneSaveActivity(id: $id, resume_time: $resume_time) }"
+)
+
+# A rating through sceneUpdate: unlike the two above, Stash fires Scene.Update.Post.
+SCENE_SET_RATING = (
+    "mutation SceneSetRating($input: SceneUpdateInput!) {"
+    " sceneUpdate(input: $input) { id rating100 updated_at } }"
+)

@@ -129,14 +129,15 @@ def test_empty_fields_clear_plexs():
 
 # --------------------------------------------------------------------------- rating
 @pytest.mark.parametrize("rating100, expected", [
-    (85, "8.5"), (100, "10"), (0, "0"), (1, "0.1"), (33, "3.3"), (50, "5"), (None, ""),
-    (150, "10"), (-5, "0"), (True, ""), ("abc", ""),
+    (85, "8.5"), (100, "10"), (1, "0.1"), (33, "3.3"), (50, "5"), (None, ""),
+    # Stash keeps 1–100 or nothing: anything else is unrated (plex/ratings.py).
+    (0, ""), (150, "10"), (-5, ""), (True, ""), ("abc", ""),
 ])
 def test_rating100_becomes_user_rating_out_of_ten(rating100, expected):
     assert desired_metadata(scene(rating100=rating100), cfg()).scalars["userRating"] == expected
 
 
-@given(st.integers(0, 100))
+@given(st.integers(1, 100))
 def test_every_stash_rating_maps_exactly(rating100):
     text = desired_metadata(scene(rating100=rating100), cfg()).scalars["userRating"]
     assert float(text) == rating100 / 10

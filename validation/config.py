@@ -26,6 +26,7 @@ log_trace, log_debug, log_info, log_warn, log_error = create_logger("config")
 
 PLUGIN_ID = "plexsync"
 ReconcileInterval = Literal["off", "hourly", "daily", "weekly"]
+WatchInterval = Literal["off", "15min", "hourly", "daily"]
 
 
 class ConfigError(ValueError):
@@ -148,6 +149,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reconcile_interval", "reconcile_interval", "Automatic reconcile", "STRING",
             "How often to compare all of Stash with Plex and fix what drifted: off, hourly, daily or weekly. "
             "Default: off. Example: daily"),
+    Setting("watch_pull", "watch_pull", "Bring Plex plays into Stash", "BOOLEAN",
+            "Tick to copy the plays, resume points and ratings of 'Plex account for plays' into the matching "
+            "Stash scenes (each Plex play becomes one Stash play at Plex's time, never twice). "
+            "Default: unticked."),
+    Setting("watch_push", "watch_push", "Send Stash plays to Plex", "BOOLEAN",
+            "Tick to mark each new Stash play, resume point and rating on the matching Plex item. Plex stamps "
+            "a play with the time it is sent, and writes only as the token's own account. Default: unticked."),
+    Setting("watch_account", "watch_account", "Plex account for plays", "STRING",
+            "Whose Plex plays are brought into Stash: a Plex user's name or id (a managed or home user). "
+            "Default: empty (the Plex token's own account). Must be empty or the token's own account while "
+            "'Send Stash plays to Plex' is ticked. Example: Alice"),
+    Setting("watch_interval", "watch_interval", "Watch-state check interval", "STRING",
+            "How often to compare plays, resume points and ratings between Plex and Stash: off, 15min, "
+            "hourly or daily (also after each queue drain when due). Default: off. Example: hourly"),
+    Setting("watch_ratings", "watch_no_ratings", "Leave ratings out of watch state", "BOOLEAN",
+            "Tick to keep ratings out of the watch-state sync (the newest rating otherwise wins both ways). "
+            "Default: unticked (ratings follow).", inverted=True),
     Setting("data_dir", "data_dir", "Data folder", "STRING",
             "Where the queue, dead-letter queue and state live. Default: empty (a 'plexsync' folder in Stash's "
             "config folder, which survives plugin updates). Example: /config/plexsync-data"),
@@ -211,6 +229,11 @@ class PlexSyncConfig(BaseModel):
     not_found_max_retries: int = Field(default=defaults.NOT_FOUND_MAX_RETRIES, ge=0, le=100)
     dlq_retention_days: int = Field(default=defaults.DLQ_RETENTION_DAYS, ge=1, le=365)
     reconcile_interval: ReconcileInterval = "off"
+    watch_pull: bool = False
+    watch_push: bool = False
+    watch_account: str | None = None
+    watch_interval: WatchInterval = "off"
+    watch_ratings: bool = True
     data_dir: str | None = None
     debug_logging: bool = False
 
@@ -261,7 +284,7 @@ class PlexSyncConfig(BaseModel):
             return value
         return parse_path_mappings(value)
 
-    @field_validator("ca_bundle", "data_dir", mode="before")
+    @field_validator("ca_bundle", "data_dir", "watch_account", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -282,6 +305,15 @@ class PlexSyncConfig(BaseModel):
     def _lower_interval(cls, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().lower() or "off"
+        return value
+
+    @field_validator("watch_interval", mode="before")
+    @classmethod
+    def _watch_interval(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # "15 min", "15 minutes" and "15m" all read as 15min (the description shows "15min").
+            text = re.sub(r"\s+", "", value.strip().lower()) or "off"
+            return "15min" if text in ("15m", "15min", "15mins", "15minutes") else text
         return value
 
     def token(self) -> str:

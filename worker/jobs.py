@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 #: Push a scene's metadata from Stash to its Plex item.
 PUSH_SCENE = "push_scene"
+#: One watch-state pass (plays, resume points, ratings between Plex and Stash; issue 11).
+SYNC_WATCH_STATE = "sync_watch_state"
+#: The subject of the one watch-state job: its key is ``watch_state``.
+WATCH_STATE_SUBJECT = "state"
 
 #: Retry bookkeeping a job gains when it fails; cleared when the DLQ requeues it.
 RETRY_FIELDS = ("retry_count", "next_retry_at", "last_error_type", "outage_count")
@@ -41,6 +45,8 @@ class JobKind:
 #: Every kind this release can run. push_scene's prefix stays "scene": keys already on disk.
 KINDS: dict[str, JobKind] = {
     PUSH_SCENE: JobKind(PUSH_SCENE, "scene"),
+    # A pass reads everything fresh, so it covers every pass queued before it began.
+    SYNC_WATCH_STATE: JobKind(SYNC_WATCH_STATE, "watch"),
 }
 
 
@@ -86,6 +92,19 @@ def new_job(scene_id: int, update_type: str, data: dict[str, Any] | None = None,
     }
 
 
+def watch_state_job(update_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A watch-state pass; ``update_type`` says what asked for it (schedule, task). It
+    has no scene: its key is ``watch_state`` whatever asked."""
+    return {
+        "kind": SYNC_WATCH_STATE,
+        "scene_id": None,
+        "update_type": update_type,
+        "data": dict(data or {}),
+        "enqueued_at": time.time(),
+        "job_key": _key(SYNC_WATCH_STATE, WATCH_STATE_SUBJECT),
+    }
+
+
 def due_at(job: dict[str, Any]) -> float:
     """When the job may run (epoch seconds); 0 for a job that never failed."""
     return float(job.get("next_retry_at") or 0)
@@ -99,6 +118,8 @@ def is_due(job: dict[str, Any], now: float) -> bool:
 def describe(job: dict[str, Any]) -> str:
     """How log lines name the job: "Scene 3", with the kind when it is not a push."""
     kind = kind_of(job)
+    if kind == SYNC_WATCH_STATE:
+        return "Watch-state pass"
     return f"Scene {job.get('scene_id')}" + ("" if kind == PUSH_SCENE else f" ({kind})")
 
 

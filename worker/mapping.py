@@ -13,6 +13,7 @@ import re
 from typing import Any, Mapping
 
 from plex.desired import DesiredMetadata
+from plex.ratings import plex_rating_of
 from validation.config import PlexSyncConfig
 
 # XML 1.0 allows tab, newline, carriage return and everything from U+0020 except
@@ -64,14 +65,12 @@ def _date_fields(date: Any) -> tuple[str, str]:
 
 
 def _rating(rating100: Any) -> str:
-    if rating100 is None or isinstance(rating100, bool):
-        return ""
+    # The scale the watch-state pass reads back (plex/ratings.py): one conversion, no echo.
     try:
-        value = float(rating100) / 10.0
+        value = plex_rating_of(None if rating100 is None or isinstance(rating100, bool) else int(rating100))
     except (TypeError, ValueError):
         return ""
-    value = min(10.0, max(0.0, value))
-    return f"{value:g}"
+    return "" if value is None else f"{value:g}"
 
 
 def desired_metadata(scene: Mapping[str, Any], config: PlexSyncConfig) -> DesiredMetadata:
