@@ -13,11 +13,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
-# Types first: a type error fails `make test` before any test runs. Two workers: most of
-# the suite waits on plugin subprocesses and emulators, not the CPU; the reliability suite
-# stays on one worker (its token audit reads every run before it).
+# Types first: a type error fails `make test` before any test runs. Then two pytest runs
+# side by side (most tests wait on plugin processes and emulators, not the CPU): the
+# reliability suite alone, in order (its token audit reads every run before it), and the
+# rest on two workers, a file per worker (module fixtures and checks stay together).
 test: typecheck
-	$(PY) -m pytest -n 2 --dist loadgroup
+	@$(PY) -m pytest tests/reliability -p no:xdist > $(RELIABILITY_LOG) 2>&1 & reliability=$$!; \
+	$(PY) -m pytest --ignore=tests/reliability -n 2 --dist loadfile; rest=$$?; \
+	wait $$reliability; status=$$?; cat $(RELIABILITY_LOG); rm -f $(RELIABILITY_LOG); \
+	test $$rest -eq 0 && test $$status -eq 0
+
+RELIABILITY_LOG := .reliability.log
 
 # mypy over the product packages, as configured in mypy.ini.
 typecheck: $(STAMP)
@@ -43,4 +49,4 @@ package:
 # concurrent hooks, corrupt files, malformed inputs, token hygiene; summary in
 # bench/results/reliability.json. Larger runs: $(PY) -m bench.reliability --kills 100
 reliability: $(STAMP)
-	$(PY) -m pytest tests/reliability
+	$(PY) -m pytest tests/reliability -p no:xdist

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.reliability.tally import tally  # noqa: F401  (the families import it from here)
@@ -26,13 +24,8 @@ def box_factory(tmp_path):
         box.close()
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the group marks
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test``), the whole suite runs on one worker, and the
-    token audit runs last there: it reads every plugin run the suite made before it."""
-    here = str(Path(__file__).parent)
-    for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.xdist_group("reliability"))
+    """The token audit runs last: it reads every plugin run the suite made before it
+    (under xdist each module's ``xdist_group`` mark keeps the suite on one worker)."""
     audits = [item for item in items if item.name == "test_token_appears_nowhere"]
     items[:] = [item for item in items if item not in audits] + audits
