@@ -47,12 +47,18 @@ def is_due(interval: str, last_run_at: float | None, now: float) -> bool:
     ``last_run_at``: the later of the last comparing run and the last request
     (``None``: never). A time in the future (the clock went back) counts as due.
     """
-    period = INTERVALS.get(parse_interval(interval))
+    return period_elapsed(INTERVALS.get(parse_interval(interval)), last_run_at, now)
+
+
+def period_elapsed(period: float | None, last_at: float | None, now: float) -> bool:
+    """The one due rule of both schedules: never without a period, at once without a last
+    time, else once ``period`` has passed (a last time in the future — the clock went
+    back — counts as due). Pure."""
     if period is None:
         return False
-    if last_run_at is None:
+    if last_at is None:
         return True
-    age = now - last_run_at
+    age = now - last_at
     return age >= period or age < 0
 
 
@@ -132,13 +138,7 @@ def parse_watch_interval(raw: object) -> str:
 def watch_is_due(interval: str, last_queued_at: float | None, now: float) -> bool:
     """Whether a watch-state pass should be queued now: pure (a time in the future, the
     clock gone back, counts as due)."""
-    period = WATCH_INTERVALS.get(parse_watch_interval(interval))
-    if period is None:
-        return False
-    if last_queued_at is None:
-        return True
-    age = now - last_queued_at
-    return age >= period or age < 0
+    return period_elapsed(WATCH_INTERVALS.get(parse_watch_interval(interval)), last_queued_at, now)
 
 
 def maybe_queue_watch_state(data_dir: str, interval: object) -> bool:
