@@ -20,6 +20,7 @@ from xml.etree.ElementTree import Element
 
 from plex.client import PlexConnection
 from plex.exceptions import ConfigurationError, PlexNotFound
+from plex.watch_plan import PlexPlay
 from shared.defaults import PLEX_HISTORY_PAGE_SIZE, PLEX_WATCH_BATCH
 
 #: The setting that names whose plays are read, as users see it in Stash.
@@ -33,7 +34,7 @@ _SLIM = ("?excludeElements=Media,Genre,Country,Collection,Director,Writer,Produc
 
 
 @dataclass(frozen=True)
-class PlexPlay:
+class HistoryEntry:
     """One row of Plex's play history."""
 
     history_id: int
@@ -41,6 +42,11 @@ class PlexPlay:
     viewed_at: int          # epoch seconds
     account_id: int
     section_id: int
+
+    @property
+    def play(self) -> PlexPlay:
+        """The entry as the watch-state plan counts a Plex play."""
+        return PlexPlay(self.history_id, self.viewed_at)
 
 
 @dataclass(frozen=True)
@@ -78,14 +84,14 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def parse_play(row: Element) -> PlexPlay | None:
+def parse_play(row: Element) -> HistoryEntry | None:
     """A history row, or ``None`` when it lacks an id, item or time (nothing to act on)."""
     history_id = _int((row.get("historyKey") or "").rstrip("/").rpartition("/")[2])
     viewed_at = _int(row.get("viewedAt"))
     rating_key = row.get("ratingKey") or ""
     if history_id is None or viewed_at is None or not rating_key:
         return None
-    return PlexPlay(history_id, rating_key, viewed_at, _int(row.get("accountID")) or 0,
+    return HistoryEntry(history_id, rating_key, viewed_at, _int(row.get("accountID")) or 0,
                     _int(row.get("librarySectionID")) or 0)
 
 
@@ -101,7 +107,7 @@ def parse_watch(video: Element) -> PlexWatch:
 
 
 def iter_history_pages(server: PlexConnection, account_id: int, since: int,
-                       page_size: int = PLEX_HISTORY_PAGE_SIZE) -> Iterator[list[PlexPlay]]:
+                       page_size: int = PLEX_HISTORY_PAGE_SIZE) -> Iterator[list[HistoryEntry]]:
     """``account_id``'s plays with ``viewedAt >= since``, oldest first, one page per request.
 
     Plex's ``viewedAt>`` filter is asked for one second earlier and the rows before
@@ -128,7 +134,7 @@ def iter_history_pages(server: PlexConnection, account_id: int, since: int,
 
 
 def iter_history(server: PlexConnection, account_id: int, since: int,
-                 page_size: int = PLEX_HISTORY_PAGE_SIZE) -> Iterator[PlexPlay]:
+                 page_size: int = PLEX_HISTORY_PAGE_SIZE) -> Iterator[HistoryEntry]:
     """Every play of :func:`iter_history_pages`, one at a time (a page held at once)."""
     for page in iter_history_pages(server, account_id, since, page_size):
         yield from page

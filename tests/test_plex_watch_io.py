@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from plex import watch_io
 from plex.client import PlexConnection
 from plex.exceptions import ConfigurationError, PlexNotFound, PlexUnreachable, RateLimited
-from plex.watch_io import PlexAccount, PlexPlay
+from plex.watch_io import HistoryEntry, PlexAccount
 from sandbox.plex_server import generate_items
 from tests.sync_support import PLEX_TOKEN, plex_config, plex_emu  # noqa: F401  (fixture)
 
@@ -45,7 +45,7 @@ def test_history_is_read_oldest_first_a_page_per_request(emu, conn):
     assert emu.request_counts() == {HISTORY: 5}      # 1,000 plays / 200 = 5 requests, none extra
     plays = [p for page in pages for p in page]
     assert [p.viewed_at for p in plays] == list(range(T0, T0 + 1000))
-    assert plays[0] == PlexPlay(history_id=1, rating_key=str(emu.keys[0]), viewed_at=T0, account_id=1,
+    assert plays[0] == HistoryEntry(history_id=1, rating_key=str(emu.keys[0]), viewed_at=T0, account_id=1,
                                 section_id=emu.section_id)
     assert {p.account_id for p in plays} == {1}
 

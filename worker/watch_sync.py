@@ -202,7 +202,7 @@ class WatchPass:
         for page in watch_io.iter_history_pages(self.plex, account_id, since):
             pages += 1
             self.progress(f"Plex history page {pages}")
-            new = [p for p in page if cursor.is_new(PlexPlay(p.history_id, p.viewed_at))]
+            new = [p for p in page if cursor.is_new(p.play)]
             by_scene: dict[int, list[PlexPlay]] = {}
             keys: dict[int, str] = {}
             unmatched: set[str] = set()
@@ -212,14 +212,14 @@ class WatchPass:
                     if not self.journal.is_own_scrobble(account_id, play.history_id):
                         unmatched.add(play.rating_key)
                     continue
-                by_scene.setdefault(scene_id, []).append(PlexPlay(play.history_id, play.viewed_at))
+                by_scene.setdefault(scene_id, []).append(play.play)
                 keys[scene_id] = play.rating_key
             self.summary.unmatched += len(unmatched)
             if unmatched:
                 log_debug(f"Plex items played but synced to no scene: {', '.join(sorted(unmatched))}")
             if not self._plan_scenes(keys, by_scene):
                 hold = True
-            cursor = cursor.after(PlexPlay(p.history_id, p.viewed_at) for p in page)
+            cursor = cursor.after(p.play for p in page)
             if not hold:
                 self.journal.advance_plex_cursor(account_id, cursor)
 
@@ -409,7 +409,7 @@ class WatchPass:
         since = min(i.started_at for i in intents) - WATCH_INTENT_CLOCK_SLACK_SECONDS
         by_item: dict[str, list[PlexPlay]] = {}
         for play in watch_io.iter_history(self.plex, self.account.id, since):
-            by_item.setdefault(play.rating_key, []).append(PlexPlay(play.history_id, play.viewed_at))
+            by_item.setdefault(play.rating_key, []).append(play.play)
         for intent in intents:
             self._resolve(intent, by_item.get(intent.rating_key, []))
 
