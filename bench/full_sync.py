@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import time
 from typing import Any
 
@@ -25,17 +26,31 @@ from bench.common import peak_rss_mb, routes, save
 from sandbox.harness import Sandbox
 
 
-def _drain(sb: Sandbox) -> tuple[float, dict[str, int], int]:
-    """Run one drain; (seconds, Plex requests by route, Stash requests)."""
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _drain(sb: Sandbox) -> tuple[float, dict[str, int], int, dict[str, float]]:
+    """Run one drain; (seconds, Plex requests by route, Stash requests, CPU seconds).
+
+    The CPU split says whose time the wall is on this machine: the plugin (the drain
+    subprocess, waited for) and the emulators (threads of this process; a real Stash and
+    Plex cost far less per request than these Python servers).
+    """
     assert sb.runner is not None
     sb.plex.reset_requests()
     sb.stash.reset_queries()
+    plugin_cpu, emulator_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN), _cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
     result = sb.runner.run_task("Process queue", {"linger": "0.1", "max_wait": "0.1"})
     sb.runner.wait_for_jobs(timeout=3600)
     if result.error:
         raise RuntimeError(result.error)
-    return time.perf_counter() - started, routes(sb.plex.request_counts()), len(sb.stash.queries)
+    seconds = time.perf_counter() - started
+    cpu = {"plugin": round(_cpu_seconds(resource.RUSAGE_CHILDREN) - plugin_cpu, 2),
+           "emulators": round(_cpu_seconds(resource.RUSAGE_SELF) - emulator_cpu, 2)}
+    return seconds, routes(sb.plex.request_counts()), len(sb.stash.queries), cpu
 
 
 def main() -> None:
@@ -54,14 +69,14 @@ def main() -> None:
         sb.runner.timeout = 3600.0   # a slow Plex makes one drain longer than the runner's default
         sb.plex.latency, sb.plex.upload_latency = args.plex_latency_ms / 1000, upload_ms / 1000
         sb.queue_everything()
-        first_seconds, first_routes, first_stash = _drain(sb)
+        first_seconds, first_routes, first_stash, first_cpu = _drain(sb)
 
         rng = random.Random(5)
         changed = rng.sample(sb.world.scenes, max(1, round(n * args.changed)))
         for scene in changed:
             sb.stash.update_scene(scene.stash_id, details=(scene.details or "") + " (re-cut)")
         sb.queue_everything()
-        resync_seconds, resync_routes, resync_stash = _drain(sb)
+        resync_seconds, resync_routes, resync_stash, resync_cpu = _drain(sb)
         max_in_flight = sb.plex.max_in_flight
 
     writes = {k: v for k, v in resync_routes.items() if k.startswith(("PUT", "POST"))}
@@ -76,11 +91,13 @@ def main() -> None:
         "first_sync": {"seconds": round(first_seconds, 2), "scenes_per_s": round(n / first_seconds, 1),
                        "plex_requests": first_routes,
                        "plex_requests_per_scene": round(sum(first_routes.values()) / n, 3),
-                       "stash_queries_per_scene": round(first_stash / n, 4)},
+                       "stash_queries_per_scene": round(first_stash / n, 4),
+                       "cpu_seconds": first_cpu, "plugin_cpu_ms_per_scene": round(first_cpu["plugin"] * 1000 / n, 2)},
         "resync_10pct_changed": {
             "seconds": round(resync_seconds, 2), "scenes_per_s": round(n / resync_seconds, 1),
             "changed": len(changed), "unchanged": unchanged, "plex_requests": resync_routes,
             "stash_queries_per_scene": round(resync_stash / n, 4),
+            "cpu_seconds": resync_cpu, "plugin_cpu_ms_per_scene": round(resync_cpu["plugin"] * 1000 / n, 2),
             "requests_per_changed_scene": per_changed,
             # Every write belongs to a changed scene when this is 0.
             "writes_per_unchanged_scene": round((sum(writes.values()) - len(changed)) / max(unchanged, 1), 3),
@@ -92,6 +109,8 @@ def main() -> None:
           f"first sync {first_seconds:.1f}s ({n / first_seconds:.1f} scenes/s, {first['plex_requests_per_scene']} Plex "
           f"requests and {first['stash_queries_per_scene']} Stash queries per scene); "
           f"re-sync with {len(changed)} changed {resync_seconds:.1f}s ({n / resync_seconds:.0f} scenes/s)")
+    print(f"CPU seconds, first sync: {first_cpu} ({first['plugin_cpu_ms_per_scene']} ms of plugin CPU per scene); "
+          f"re-sync: {resync_cpu}")
     print(f"Stash queries per scene: first sync {first_stash / n:.4f}, re-sync {resync_stash / n:.4f}")
     print(f"re-sync Plex requests: {resync_routes}")
     print(f"drain peak RSS {figures['drain_peak_rss_mb']} MB")

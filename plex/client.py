@@ -17,7 +17,8 @@ os.environ.setdefault("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
 import ssl  # noqa: E402
 import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
 from xml.etree.ElementTree import Element, ParseError  # noqa: E402
 
@@ -33,7 +34,7 @@ from plex.exceptions import (  # noqa: E402
     ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, RateLimited,
 )
 from plex.item_state import ListedItem, PlexItemState, Section, parse_item, parse_listing, parse_sections  # noqa: E402
-from plex.media_types import MOVIE, MediaType  # noqa: E402
+from plex.media_types import MEDIA_TYPES, MOVIE, MediaType  # noqa: E402
 from shared.defaults import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, PLEX_PAGE_SIZE  # noqa: E402
 from shared.log import create_logger  # noqa: E402
 
@@ -312,6 +313,26 @@ class PlexConnection:
         if container is None:
             raise PlexNotFound(f"{self.where}: item {rating_key} is gone")
         return parse_item(container)
+
+    def load_items(self, rating_keys: Sequence[str]) -> dict[str, PlexItemState]:
+        """Several full items in one request (``/library/metadata/1,2,3``, as plexapi's
+        ``fetchItems`` asks): rating key → item; keys Plex no longer has are absent."""
+        if not rating_keys:
+            return {}
+        try:
+            container = self.query(f"/library/metadata/{','.join(rating_keys)}")
+        except PlexNotFound:
+            return {}  # Plex answers 404 only when it has none of them
+        if container is None:
+            return {}
+        states = {}
+        for element in container:
+            if element.tag in ("Video", "Directory") and element.get("ratingKey"):
+                state = parse_item(element, MEDIA_TYPES.get(element.get("type", ""), MOVIE))
+                if not state.section_id:
+                    state = replace(state, section_id=container.get("librarySectionID", ""))
+                states[state.rating_key] = state
+        return states
 
     def send_edit(self, section_id: str, request: EditParams) -> None:
         """Send one batched edit built by :func:`plex.diff.edit_request`, exactly the

@@ -61,6 +61,11 @@ class RecordingPlex:
         self.loaded[str(rating_key)] = state
         return state
 
+    def load_items(self, rating_keys: Sequence[str]) -> dict[str, PlexItemState]:
+        states = self._plex.load_items(rating_keys)
+        self.loaded.update(states)
+        return states
+
     def send_edit(self, section_id: str, request: EditParams) -> None:
         self.edits[str(request["id"])] = request_changes(request)
 

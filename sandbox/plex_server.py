@@ -648,7 +648,7 @@ def _items_of(method: str, path: str, query: dict) -> list[str]:
         return [key] if key else []
     parts = path.strip("/").split("/")
     if len(parts) >= 3 and parts[:2] == ["library", "metadata"]:
-        return [parts[2]]
+        return [k for k in parts[2].split(",") if k]   # /library/metadata/1,2,3 reads three
     if method == "PUT" and len(parts) == 4 and parts[:2] == ["library", "sections"] and parts[3] == "all":
         return [k for k in query.get("id", "").split(",") if k]
     return []

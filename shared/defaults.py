@@ -63,6 +63,10 @@ SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
 BULK_INDEX_THRESHOLD = 50
 #: A drain reads the scenes of its next this many jobs from Stash in one findScenes query.
 SCENE_BATCH_SIZE = 100
+#: Plex items read in one request for the drain's next first-time syncs (one GET instead of this many).
+ITEM_BATCH_SIZE = 50
+#: An item read ahead is used only this many seconds later; older, it is read again.
+ITEM_BATCH_MAX_AGE_SECONDS = 30.0
 #: Covers of a batch fetched from Stash at once (local HTTP; bounded so Stash is not flooded).
 COVER_FETCH_WORKERS = 4
 #: Plex requests (item loads, edits, poster uploads) a drain keeps in flight at once ('Parallel Plex requests').

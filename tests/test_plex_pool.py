@@ -189,3 +189,37 @@ def test_half_open_breaker_tries_plex_with_one_job_at_a_time(data_dir):
     assert calls == 1
     assert "circuit breaker" in report.stopped_because, report
     assert len(list(pending_jobs(data_dir))) == 6 and dead_letters(data_dir) == 0
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_a_bulk_first_sync_reads_its_items_in_batches_and_a_resync_reads_only_changed_ones(stash, data_dir, parallel):
+    """A first sync of many scenes loads its Plex items several per request
+    (``/library/metadata/1,2,3``); every item still gets exactly one edit with the scene's
+    values, no request for one item overlaps another for it, and a later drain reads only
+    the items of changed scenes, one GET each."""
+    n = 2 * defaults.BULK_INDEX_THRESHOLD + 20     # enough to index the section and fill batches
+    plex = start_plex(latency=0.005)
+    try:
+        section = plex.add_section("Movies", [MOVIES])
+        keys = plex.add_items(section, [{"title": f"Movie {i}", "files": [f"{MOVIES}/m{i}.mp4"]} for i in range(n)])
+        scenes = [stash.add_scene(title=f"Scene {i}", files=[f"{STASH}/a/m{i}.mp4"]) for i in range(n)]
+        report = drain(plex, stash, data_dir, scenes, parallel)
+        assert report.synced == n and report.retried == 0 and report.dead_lettered == 0, report
+        counts = plex.request_counts()
+        assert counts[EDIT] == n
+        # One request per batch of up to ITEM_BATCH_SIZE (and one per scene would be n).
+        assert 1 <= counts[METADATA] <= -(-n // defaults.ITEM_BATCH_SIZE) + 4, counts[METADATA]
+        assert set(plex.max_in_flight_per_item.values()) == {1}
+        assert [plex.item(key)["title"] for key in keys] == [f"Scene {i}" for i in range(n)]
+
+        plex.reset_requests()
+        changed = scenes[::12]
+        for scene_id in changed:
+            stash.update_scene(scene_id, title=f"Retitled {scene_id}")
+        report = drain(plex, stash, data_dir, scenes, parallel)
+        assert report.synced == n, report
+        counts = plex.request_counts()
+        assert counts[METADATA] == len(changed) and counts[EDIT] == len(changed), counts
+        assert {plex.item(keys[scenes.index(s)])["title"] for s in changed} == {f"Retitled {s}" for s in changed}
+    finally:
+        plex.stop()

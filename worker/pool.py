@@ -65,6 +65,11 @@ class KeyLocks:
                 else:
                     self._locks[key] = (lock, users - 1)
 
+    def busy(self, key: str) -> bool:
+        """Whether a thread holds or waits for ``key``'s lock."""
+        with self._guard:
+            return key in self._locks
+
     def __len__(self) -> int:
         with self._guard:
             return len(self._locks)

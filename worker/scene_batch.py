@@ -107,6 +107,10 @@ class SceneBatch:
         """Scenes of the current batch not handed out yet."""
         return len(self._scenes)
 
+    def upcoming(self) -> list[dict[str, Any]]:
+        """The current batch's scenes not handed out yet, in the order of the jobs."""
+        return [fetched.scene for fetched in self._scenes.values() if fetched.scene is not None]
+
     def holds(self, scene_id: int) -> bool:
         """Whether the current batch or the one being read ahead has this scene."""
         return scene_id in self._scenes or scene_id in self._ahead_ids

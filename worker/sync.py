@@ -29,6 +29,7 @@ from shared.defaults import (
 from shared.log import create_logger
 from stash.client import StashAuthError, StashConnection, StashError, StashUnreachable
 from worker.jobs import PUSH_SCENE, is_due, kind_of
+from worker.item_batch import ItemBatch
 from worker.mapping import desired_metadata
 from worker.pool import Deferred, KeyLocks, pool_size
 from worker.scene_batch import Cover, SceneBatch, SceneSource, batch_ids
@@ -138,6 +139,10 @@ class SceneSync:
         self._queue: Any = None
         #: Requests for one Plex item never overlap (the drain's pool, its own thread).
         self.item_locks = KeyLocks()
+        #: Loads items, several per request for the next first-time syncs.
+        self.items = ItemBatch(self.plex, self.item_locks)
+        #: Scenes already looked at for :meth:`_expect_items` in this drain.
+        self._expected_scenes: set[int] = set()
         #: (job key, when its scene was read) of the last job run.
         self._last_read: tuple[str, float] | None = None
 
@@ -196,6 +201,7 @@ class SceneSync:
         self._last_read = None
         scene, read_at = self._fetch_scene(scene_id)
         self._last_read = (str(job.get("job_key")), read_at)
+        self._expect_items()
         desired = desired_metadata(scene, self.config)
         record = self.state.get(scene_id)
         poster, poster_sha = self._poster(scene, desired)
@@ -216,7 +222,7 @@ class SceneSync:
         ``None`` when the index was stale (the drain's thread then matches again)."""
         with self.item_locks.hold(match.rating_key):
             try:
-                current = self.plex.load_item(match.rating_key)
+                current = self.items.load(match.rating_key)
             except PlexNotFound:
                 return None
             if not (match.how == "name" or any(
@@ -231,7 +237,7 @@ class SceneSync:
             self.index.forget(match.rating_key)
             fresh = self._match(plan.scene_id, plan.files)
             with self.item_locks.hold(fresh.rating_key):
-                written = self._write(plan, fresh, self.plex.load_item(fresh.rating_key))
+                written = self._write(plan, fresh, self.items.load(fresh.rating_key))
         match, request, upload = written.match, written.request, written.upload
         desired = plan.desired
         self.state.put(SyncRecord(plan.scene_id, match.rating_key, plan.fingerprint, plan.poster_sha,
@@ -253,6 +259,8 @@ class SceneSync:
         poster = plan.poster
         upload = poster is not None and (record is None or record.poster_sha != plan.poster_sha
                                              or not current.has_poster)
+        if upload or changes:
+            self.items.forget(match.rating_key)  # whatever was read of it is about to change
         if upload:
             assert poster is not None
             self.plex.upload_poster(match.rating_key, poster)
@@ -290,6 +298,29 @@ class SceneSync:
             self.state.forget(scene_id)
             raise PermanentError(f"scene {scene_id} no longer exists in Stash")
         return scene, read_at
+
+    def _expect_items(self) -> None:
+        """Name the Plex items the next first-time syncs will load, so the pool reads
+        them in batches: scenes of the batch read ahead with no sync record yet (a
+        synced scene may well be unchanged: reading its item would be wasted), found by
+        exact path in the index. Looks at each scene once, and only when few are named."""
+        if self.items.expecting() >= self.items.size // 2:
+            return
+        keys: list[str] = []
+        for scene in self.batch.upcoming():
+            scene_id = int(scene["id"])
+            if scene_id in self._expected_scenes:
+                continue
+            self._expected_scenes.add(scene_id)
+            if self.state.get(scene_id) is not None:
+                continue
+            found = self.matcher.from_index(scene_files(scene))
+            if found is not None:
+                keys.append(found.rating_key)
+            if len(keys) >= self.items.size:
+                break
+        if keys:
+            self.items.expect(keys)
 
     def _upcoming_scene_ids(self, limit: int | None = None) -> list[int]:
         """Scene ids of the drain's next due scene pushes (none outside a drain)."""
