@@ -63,6 +63,8 @@ SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
 BULK_INDEX_THRESHOLD = 50
 #: A drain reads the scenes of its next this many jobs from Stash in one findScenes query.
 SCENE_BATCH_SIZE = 100
+#: glibc malloc arenas a drain's threads share (see shared/memory.py): fewer, less memory held.
+MALLOC_ARENAS = 2
 #: Plex items read in one request for the drain's next first-time syncs (one GET instead of this many).
 ITEM_BATCH_SIZE = 50
 #: An item read ahead is used only this many seconds later; older, it is read again.

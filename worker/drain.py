@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from shared.defaults import MAX_PASSES, MAX_PAUSED_PASSES
 from shared.log import create_logger
+from shared.memory import limit_malloc_arenas
 from worker.dlq import DeadLetterQueue
 from worker.handover import wait_while_holding
 from worker.jobs import is_due
@@ -48,6 +49,7 @@ def run_drain(data_dir: str, config: PlexSyncConfig, handlers: Union[Handlers, H
     """
     total: Optional[DrainReport] = None
     passes = paused_passes = 0
+    limit_malloc_arenas()   # before the pool's threads start
     while passes < MAX_PASSES and paused_passes < MAX_PAUSED_PASSES:
         lock = DrainLock(data_dir)
         if not lock.acquire():
