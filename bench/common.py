@@ -37,7 +37,9 @@ def save(name: str, data: dict[str, Any]) -> Path:
     """Write ``bench/results/<name>.json`` with the machine described; print where."""
     RESULTS.mkdir(exist_ok=True)
     data = {"bench": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                        # Other work on the machine while it ran (the 1/5/15-minute load averages at the end).
+                        "load_average": [round(x, 2) for x in os.getloadavg()]},
             **data}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
