@@ -257,7 +257,8 @@ class PlexConnection:
         return parse_sections(container)
 
     def sections(self) -> list[Section]:
-        """The sections to sync into: those named in 'Plex libraries', else every movie library."""
+        """The sections to sync into: those named in 'Plex libraries' (Movies, Other Videos or
+        TV Shows), else every movie-type library (Movies and Other Videos)."""
         if self._sections is None:
             every = self.all_sections()
             names = tuple(self.config.plex_libraries)
@@ -270,10 +271,16 @@ class PlexConnection:
                                              f"(available: {available}); check 'Plex libraries'",
                                              setting="Plex libraries")
                 chosen = [by_title[n.casefold()] for n in names]
+                unsupported = [s for s in chosen if s.media is None]
+                if unsupported:
+                    what = ", ".join(f"'{s.title}' is a {s.kind} library" for s in unsupported)
+                    raise ConfigurationError(f"{what}: PlexSync syncs scenes into Movies, Other Videos and TV Shows "
+                                             "libraries only; check 'Plex libraries'", setting="Plex libraries")
             else:
                 chosen = [s for s in every if s.type == MOVIE.section_type]
                 if not chosen:
-                    raise ConfigurationError(f"{self.where} has no movie library; name one in 'Plex libraries'",
+                    raise ConfigurationError(f"{self.where} has no Movies or Other Videos library; name the "
+                                             "libraries to sync into (a TV Shows library too) in 'Plex libraries'",
                                              setting="Plex libraries")
             self._sections = chosen
         return self._sections
