@@ -85,8 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Your X-Plex-Token (Plex Web: Get Info → View XML, the token at the end of the URL). "
             "Required. Never logged. Example: AbCdEfGh1234567890xy"),
     Setting("plex_libraries", "plex_libraries", "Plex libraries", "STRING",
-            "Plex library names to search, separated by commas. Default: empty (every movie library). "
-            "Example: Movies, Stash"),
+            "Plex libraries to sync into, by name, separated by commas: Movies, Other Videos or TV Shows "
+            "libraries (in TV Shows, scenes are episodes). Default: empty (every Movies and Other Videos "
+            "library; name a TV Shows library to use it). Example: Movies, Stash Scenes"),
     Setting("path_mappings", "path_mappings", "Path mappings", "STRING",
             "How a Stash file path becomes the Plex path of the same file: 'stash prefix => plex prefix', "
             "several separated by ';'; the longest matching prefix wins. Default: empty (same paths). "
