@@ -170,33 +170,56 @@ def test_each_kind_of_library_syncs_exactly(tmp_path, layout):
 
 
 def test_a_movies_and_a_tv_shows_library_at_once(tmp_path):
-    box = make_box(tmp_path, "mixed", scenes=14, seed=8, unscanned=0.0, plex_libraries="Scenes, Scenes (shows)")
+    box = make_box(tmp_path, "mixed", scenes=14, seed=8, unscanned=0.15, plex_libraries="Scenes, Scenes (shows)")
+    plex = box.plex
     try:
-        kinds = {s.plex_type for s in box.world.scenes}
-        assert kinds == {"movie", "episode"}
-        scanned = [s for s in box.world.scenes if s.scanned]
+        world = box.world
+        assert {s.plex_type for s in world.scenes} == {"movie", "episode"}
+        scanned = [s for s in world.scenes if s.scanned]
+        unscanned = [s for s in world.scenes if not s.scanned]
+        assert {s.plex_type for s in unscanned} == {"movie", "episode"}
         full_sync(box, scanned)
-        by_type: dict[str, int] = {}
-        for query in edits(box.plex):
-            by_type[query["type"]] = by_type.get(query["type"], 0) + 1
-        assert by_type == {"1": sum(s.plex_type == "movie" for s in scanned),
-                           "4": sum(s.plex_type == "episode" for s in scanned)}
+        assert sorted(q["type"] for q in edits(plex)) == sorted(
+            {"movie": "1", "episode": "4"}[s.plex_type] for s in scanned)
         # Status lists each library with its kind and item count.
         status = box.runner.run_task("Status")
         assert status.ok, status.stderr
         lines = status.messages("i")
-        movies = sum(s.plex_type == "movie" and s.scanned for s in box.world.scenes)
-        episodes = sum(s.plex_type == "episode" and s.scanned for s in box.world.scenes)
+        movies = sum(s.plex_type == "movie" for s in scanned)
         assert f"library 'Scenes': {movies} items (Movies)" in lines
-        assert f"library 'Scenes (shows)': {episodes} items (TV Shows)" in lines
-        # Reconcile (all) lists each library once (episodes with type=4) and finds everything in step.
-        box.plex.reset_requests()
+        assert f"library 'Scenes (shows)': {len(scanned) - movies} items (TV Shows)" in lines
+
+        # Missing in Plex: a scan of each folder, then the drain Stash runs next writes them.
+        plex.reset_requests()
+        missing = box.runner.run_task("Reconcile: missing in Plex")
+        assert missing.ok, missing.stderr
+        assert missing.output["enqueued"] == {"missing_in_plex": len(unscanned)}
+        assert [r.name for r in missing.followups] == ["Process queue"] and missing.followups[0].ok
+        assert_exact(box, unscanned)
+        assert box.writes()[EDIT] == len(unscanned)
+
+        # All scenes: one listing per library (episodes as type=4), everything in step, nothing written.
+        plex.reset_requests()
         again = box.runner.run_task("Reconcile: all scenes")
         assert again.ok and again.output["enqueued_total"] == 0, again.output
-        assert again.output["in_sync"] == len(scanned)
-        listings = [r.query.get("type") for r in box.plex.requests if r.route == "/library/sections/{id}/all"]
+        assert again.output["in_sync"] == len(world.scenes)
+        listings = [r.query.get("type") for r in plex.requests if r.route == "/library/sections/{id}/all"]
         assert sorted(listings) == ["1", "4"]
-        assert box.writes() == {}
+        assert plex.request_counts()[("GET", "/library/metadata/{key}")] == 0 and box.writes() == {}
+
+        # Changed scenes (edited in Stash without a hook): the dry run queues and writes nothing,
+        # the real one writes each with the request of its own type.
+        movie = next(s for s in scanned if s.plex_type == "movie")
+        episode = next(s for s in scanned if s.plex_type == "episode")
+        for spec in (movie, episode):
+            box.edit(spec, title=f"{spec.title} (changed)")
+        plex.reset_requests()
+        dry = box.runner.run_task("Reconcile: changed scenes", {"dry_run": "true"})
+        assert dry.ok and dry.output["enqueued_total"] == 2 and box.pending() == [] and box.writes() == {}
+        changed = box.runner.run_task("Reconcile: changed scenes")
+        assert changed.ok and changed.output["enqueued"] == {"changed_in_stash": 2}, changed.output
+        assert sorted(q["type"] for q in edits(plex)) == ["1", "4"]
+        assert_exact(box, world.scenes)
     finally:
         close_box(box)
 
