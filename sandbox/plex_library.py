@@ -189,6 +189,7 @@ class PlexLibrary:
         self._pending: list[tuple[float, int]] = []     # (visible_at, key) of scans in progress
         self._finishing: list[tuple[float, int]] = []   # (finished_at, section id) of scans in progress
         self._parents: dict[tuple, int] = {}    # (section, show title) / (show key, season) -> key
+        self._episodes: dict[int, int] = {}     # season key -> episodes filed in it (the next number)
         self._next = {"section": 1, "item": 1, "media": 1, "part": 1, "location": 1, "tag": 1}
         self.scan_delay = 0.0     # seconds from a scan request until its items are visible
         self.history = History()
@@ -270,9 +271,10 @@ class PlexLibrary:
         if section.type == "show":
             # The scanner files an episode under its show and season, made on first sight.
             parent = self._parent_for(section, str(spec.pop("show")), int(spec.pop("season", 1)), now)
+            self._episodes[parent] = self._episodes.get(parent, 0) + 1
             index = spec.pop("index", None)
             if index is None:
-                index = 1 + sum(1 for i in self.items.values() if i.parent_key == parent)
+                index = self._episodes[parent]
         it = Item()
         it.rating_key = key = self._take("item")
         it.type = "episode" if section.type == "show" else "movie"
