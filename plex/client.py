@@ -33,7 +33,7 @@ from plex.exceptions import (  # noqa: E402
     ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, RateLimited,
 )
 from plex.item_state import ListedItem, PlexItemState, Section, parse_item, parse_listing, parse_sections  # noqa: E402
-from plex.media_types import MOVIE, MediaType  # noqa: E402
+from plex.media_types import EPISODE, MOVIE, MediaType  # noqa: E402
 from shared.defaults import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, PLEX_PAGE_SIZE  # noqa: E402
 from shared.log import create_logger  # noqa: E402
 
@@ -306,6 +306,19 @@ class PlexConnection:
         container = self.query(f"/library/sections/{section_id}/all?type={media.listing_type}"
                                f"&file={quote(path, safe='')}")
         return parse_listing(container, section_id, media) if container is not None else []
+
+    def show_episodes(self, show_key: str, page_size: int = PLEX_PAGE_SIZE) -> list[ListedItem]:
+        """Every episode of a TV show (``/allLeaves``), page by page."""
+        items: list[ListedItem] = []
+        while True:
+            headers = {"X-Plex-Container-Start": str(len(items)), "X-Plex-Container-Size": str(page_size)}
+            container = self.query(f"/library/metadata/{show_key}/allLeaves", headers=headers)
+            if container is None:
+                return items
+            page = parse_listing(container, container.get("librarySectionID", ""), EPISODE)
+            items += page
+            if not page or len(items) >= int(container.get("totalSize") or container.get("size") or 0):
+                return items
 
     def scan(self, section_id: str, folder: str) -> None:
         """Ask Plex to scan one folder of a section (a partial scan)."""

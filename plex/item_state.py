@@ -22,6 +22,8 @@ class PlexItemState:
     has_poster: bool
     #: Plex's type name for the item (``movie``, ``episode``): which fields it has.
     media_type: str = MOVIE.name
+    #: An episode's show (its ``grandparentRatingKey``), else "".
+    show_key: str = ""
 
     @property
     def media(self) -> MediaType:
@@ -68,6 +70,7 @@ def parse_item(container: Element, media: MediaType | None = None) -> PlexItemSt
         files=files,
         has_poster=bool(attrs.get("thumb")),
         media_type=media.name,
+        show_key=attrs.get("grandparentRatingKey", ""),
     )
 
 

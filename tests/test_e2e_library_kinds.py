@@ -31,9 +31,11 @@ EPISODE_EDIT_FIELDS = {"title", "titleSort", "summary", "originallyAvailableAt",
 
 
 def make_box(tmp_path, layout: str, *, scenes: int = 10, seed: int = 5, unscanned: float = 0.1,
-             **settings: Any) -> Sandbox:
+             studios: int = 0, **settings: Any) -> Sandbox:
     stash, plex = StashServer().start(), PlexServer().start()
     world = generate(seed, scenes, unscanned_fraction=unscanned, bare_fraction=0.0)
+    for i, spec in enumerate(world.scenes if studios else ()):
+        spec.studio = world.studios[i % studios]      # a few shows of several episodes each
     world.load_into(stash, plex, section_title="Scenes", layout=layout)
     data_dir = ensure_private_dir(str(tmp_path / "data"))
     runner = PluginRunner(ROOT, stash, tmp_path / "stash", env={"PLEXSYNC_DATA_DIR": data_dir})
@@ -235,5 +237,54 @@ def test_music_library_is_a_settings_error_naming_it(tmp_path):
         box.configure(plex_libraries="Scenes, Nope")
         text = log_text([box.runner.run_task("Status")])
         assert "no library named Nope" in text and "'Plex libraries'" in text, text
+    finally:
+        close_box(box)
+
+
+def test_fill_in_shows_from_studios(tmp_path):
+    from sandbox.stash_media import jpeg_bytes
+    import hashlib
+
+    box = make_box(tmp_path, "episodes", scenes=9, seed=9, unscanned=0.0, studios=3, plex_libraries="Scenes",
+                   sync_show_fields=True)
+    plex, world = box.plex, box.world
+    try:
+        by_show: dict[str, list[SceneSpec]] = {}
+        for spec in world.scenes:
+            by_show.setdefault(spec.show, []).append(spec)
+        studios = [name for name in by_show if name != "Unsorted" and len(by_show[name]) >= 2]
+        ours, foreign = studios[0], studios[1]
+        image = jpeg_bytes("studio-image", width=40, height=60)
+        box.stash.set_studio_image(box.entity_id("studio", ours), image)
+        # Someone else's episode in the second show: that show is not entirely ours.
+        plex.add_item(world.show_section_id, "Not from Stash", ["/data/media/elsewhere/x.mp4"], show=foreign,
+                      season=by_show[foreign][0].season)
+        show_key = {name: plex.item(by_show[name][0].plex_key)["parentKey"] for name in (ours, foreign)}
+        show_key = {name: plex.item(key)["parentKey"] for name, key in show_key.items()}
+        before = plex.item(show_key[foreign])
+
+        result = box.sync(world.scenes)
+        assert result.ok and result.output["dead_lettered"] == 0, result.output
+        assert_exact(box, world.scenes)
+        show = plex.item(show_key[ours])
+        assert show["type"] == "show" and show["studio"] == ours
+        assert show["genres"] == list(dict.fromkeys(t for s in by_show[ours] for t in s.tags))
+        assert show["poster"]["sha256"] == hashlib.sha256(image).hexdigest()
+        assert {"studio", "genre", "thumb"} <= show["locked"]
+        untouched_show = plex.item(show_key[foreign])
+        assert untouched_show == before
+        assert "filled in from studio" in log_text([result], "i")
+
+        # Saved again without a change: neither the episode nor its show is written.
+        plex.reset_requests()
+        box.hook(by_show[ours][0])
+        assert box.writes() == {}
+
+        # A new tag on one of its scenes: its episode has no genres (no write), its show does (one edit).
+        spec = by_show[ours][0]
+        box.save(spec, tags=[*spec.tags, "Brand New Tag"])
+        assert [dict(q)["type"] for q in edits(plex)] == ["2"]
+        assert box.writes() == {EDIT: 1}
+        assert "Brand New Tag" in plex.item(show_key[ours])["genres"]
     finally:
         close_box(box)

@@ -27,9 +27,10 @@ from shared.defaults import (
 )
 from shared.log import create_logger
 from stash.client import StashAuthError, StashConnection, StashError, StashUnreachable
-from worker.jobs import PUSH_SCENE, is_due, kind_of
+from worker.jobs import PUSH_SCENE, fill_show_job, is_due, kind_of
 from worker.mapping import desired_metadata
 from worker.pool import Deferred, KeyLocks, pool_size
+from worker.queue import enqueue
 from worker.scene_batch import Cover, SceneBatch, SceneSource, batch_ids
 from worker.sync_state import SyncRecord, SyncRecords, SyncState
 
@@ -117,6 +118,8 @@ class _Written:
     upload: bool
     #: Labels of the fields the scene has that the item's type lacks (e.g. studio on an episode).
     not_applicable: tuple[str, ...] = ()
+    #: The episode's show ("" for a movie).
+    show_key: str = ""
 
 
 class SceneSync:
@@ -143,6 +146,9 @@ class SceneSync:
         self._last_read: tuple[str, float] | None = None
         #: (media type, field label) already reported as not applicable in this drain.
         self._told_not_applicable: set[tuple[str, str]] = set()
+        #: Shows whose fill this drain queued ('Fill in shows from studios').
+        self._shows_queued: set[str] = set()
+        self.data_dir = data_dir
 
     # -- hooks for the drain ------------------------------------------------------------
 
@@ -239,6 +245,9 @@ class SceneSync:
                 written = self._write(plan, fresh, self.plex.load_item(fresh.rating_key))
         match, request, upload = written.match, written.request, written.upload
         self._tell_not_applicable(match.media_type, written.not_applicable)
+        if written.show_key:
+            # The scene changed since its last sync (tags too, which its episode lacks but its show takes).
+            self._queue_show_fill(match.section_id, written.show_key)
         desired = plan.desired
         self.state.put(SyncRecord(plan.scene_id, match.rating_key, plan.fingerprint, plan.poster_sha,
                                   {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
@@ -269,7 +278,15 @@ class SceneSync:
         request = edit_request(media, match.rating_key, changes, lock=self.config.lock_fields, poster_uploaded=upload)
         if request:
             self.plex.send_edit(current.section_id or match.section_id, request)
-        return _Written(match, request, upload, not_applicable)
+        return _Written(match, request, upload, not_applicable, current.show_key)
+
+    def _queue_show_fill(self, section_id: str, show_key: str) -> None:
+        """'Fill in shows from studios': once per show per drain, a job behind the scenes
+        already queued (only in a real drain: a dry run queues nothing)."""
+        if not self.config.sync_show_fields or self._queue is None or show_key in self._shows_queued:
+            return
+        self._shows_queued.add(show_key)
+        enqueue(self.data_dir, fill_show_job(section_id, show_key))
 
     def _tell_not_applicable(self, media_type: str, labels: tuple[str, ...]) -> None:
         """One info line per drain for the fields an item type lacks: not an error, nothing to fix."""
