@@ -222,8 +222,37 @@ def test_a_movies_and_a_tv_shows_library_at_once(tmp_path):
         assert changed.ok and changed.output["enqueued"] == {"changed_in_stash": 2}, changed.output
         assert sorted(q["type"] for q in edits(plex)) == ["1", "4"]
         assert_exact(box, world.scenes)
+
+        # The queue's dry run on an episode: what would change, in the episode's fields, nothing sent.
+        box.edit(episode, title="Dry-run title", studio=movie.studio)
+        box.queue_quietly([episode])
+        plex.reset_requests()
+        planned = json.loads(plexsync_cli(box, "--json", "process", "--dry-run").stdout)
+        assert planned["counts"] == {"would_write": 1}, planned
+        # A new studio is a new collection on an episode, never a studio field (it has none).
+        collections = {f"collection[{i}].tag.tag": name for i, name in enumerate(expected(episode)["collections"])}
+        assert planned["scenes"][0]["params"] == {"title.value": "Dry-run title", "title.locked": 1,
+                                                  **collections, "collection.locked": 1}
+        assert box.writes() == {} and len(box.pending()) == 1
+        drain = box.drain()
+        assert drain.ok and drain.output["synced"] == 1
+        assert_exact(box, world.scenes)
     finally:
         close_box(box)
+
+
+def plexsync_cli(box: Sandbox, *args: str):
+    """``plexsync.py`` on the command line against the box's Stash and data folder."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLEXSYNC_", "STASH_"))}
+    prefix = ["--stash-url", box.stash.url, "--api-key", box.stash.api_key, "--data-dir", box.data_dir]
+    result = subprocess.run([sys.executable, str(ROOT / "plexsync.py"), *prefix, *args], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def test_music_library_is_a_settings_error_naming_it(tmp_path):
