@@ -20,6 +20,7 @@ RSS of the plugin's processes. Saves ``bench/results/library_kinds_<N>.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from typing import Any
@@ -94,6 +95,8 @@ def main() -> None:
                               "writes_per_changed_episode": round(sum(writes.values()) / len(changed), 3),
                               "stash_queries": reconcile_stash},
         "plugin_peak_rss_mb": peak_rss_mb(children=True),
+        # Wall times mean little on a shared machine: say how busy it was.
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
     print(f"{n} episodes in {len(shows)} shows — first sync {first_seconds:.1f}s ({n / first_seconds:.1f}/s, "
           f"{figures['first_sync']['plex_requests_per_episode']} Plex requests per episode)")
