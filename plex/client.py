@@ -34,7 +34,7 @@ from plex.exceptions import (  # noqa: E402
     ConfigurationError, PermanentError, PlexNotFound, PlexSyncError, PlexUnreachable, RateLimited,
 )
 from plex.item_state import ListedItem, PlexItemState, Section, parse_item, parse_listing, parse_sections  # noqa: E402
-from plex.media_types import MEDIA_TYPES, MOVIE, MediaType  # noqa: E402
+from plex.media_types import EPISODE, MOVIE, MediaType  # noqa: E402
 from shared.defaults import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, PLEX_PAGE_SIZE  # noqa: E402
 from shared.log import create_logger  # noqa: E402
 
@@ -258,7 +258,8 @@ class PlexConnection:
         return parse_sections(container)
 
     def sections(self) -> list[Section]:
-        """The sections to sync into: those named in 'Plex libraries', else every movie library."""
+        """The sections to sync into: those named in 'Plex libraries' (Movies, Other Videos or
+        TV Shows), else every movie-type library (Movies and Other Videos)."""
         if self._sections is None:
             every = self.all_sections()
             names = tuple(self.config.plex_libraries)
@@ -271,10 +272,16 @@ class PlexConnection:
                                              f"(available: {available}); check 'Plex libraries'",
                                              setting="Plex libraries")
                 chosen = [by_title[n.casefold()] for n in names]
+                unsupported = [s for s in chosen if s.media is None]
+                if unsupported:
+                    what = ", ".join(f"'{s.title}' is a {s.kind} library" for s in unsupported)
+                    raise ConfigurationError(f"{what}: PlexSync syncs scenes into Movies, Other Videos and TV Shows "
+                                             "libraries only; check 'Plex libraries'", setting="Plex libraries")
             else:
                 chosen = [s for s in every if s.type == MOVIE.section_type]
                 if not chosen:
-                    raise ConfigurationError(f"{self.where} has no movie library; name one in 'Plex libraries'",
+                    raise ConfigurationError(f"{self.where} has no Movies or Other Videos library; name the "
+                                             "libraries to sync into (a TV Shows library too) in 'Plex libraries'",
                                              setting="Plex libraries")
             self._sections = chosen
         return self._sections
@@ -300,6 +307,19 @@ class PlexConnection:
         container = self.query(f"/library/sections/{section_id}/all?type={media.listing_type}"
                                f"&file={quote(path, safe='')}")
         return parse_listing(container, section_id, media) if container is not None else []
+
+    def show_episodes(self, show_key: str, page_size: int = PLEX_PAGE_SIZE) -> list[ListedItem]:
+        """Every episode of a TV show (``/allLeaves``), page by page."""
+        items: list[ListedItem] = []
+        while True:
+            headers = {"X-Plex-Container-Start": str(len(items)), "X-Plex-Container-Size": str(page_size)}
+            container = self.query(f"/library/metadata/{show_key}/allLeaves", headers=headers)
+            if container is None:
+                return items
+            page = parse_listing(container, container.get("librarySectionID", ""), EPISODE)
+            items += page
+            if not page or len(items) >= int(container.get("totalSize") or container.get("size") or 0):
+                return items
 
     def scan(self, section_id: str, folder: str) -> None:
         """Ask Plex to scan one folder of a section (a partial scan)."""
@@ -328,7 +348,7 @@ class PlexConnection:
         states = {}
         for element in container:
             if element.tag in ("Video", "Directory") and element.get("ratingKey"):
-                state = parse_item(element, MEDIA_TYPES.get(element.get("type", ""), MOVIE))
+                state = parse_item(element)   # with the fields of the item's own type
                 if not state.section_id:
                     state = replace(state, section_id=container.get("librarySectionID", ""))
                 states[state.rating_key] = state

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping
 from xml.etree.ElementTree import Element
 
-from plex.media_types import MOVIE, MediaType
+from plex.media_types import MEDIA_TYPES, MOVIE, MediaType, library_kind, scene_media
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,15 @@ class PlexItemState:
     locked: frozenset[str]
     files: tuple[str, ...]
     has_poster: bool
+    #: Plex's type name for the item (``movie``, ``episode``): which fields it has.
+    media_type: str = MOVIE.name
+    #: An episode's show (its ``grandparentRatingKey``), else "".
+    show_key: str = ""
+
+    @property
+    def media(self) -> MediaType:
+        """The item's entry in the media vocabulary."""
+        return MEDIA_TYPES[self.media_type]
 
 
 def _item_element(container: Element) -> Element:
@@ -40,10 +49,13 @@ def read_scalars(item: Element, media: MediaType) -> dict[str, str]:
     return scalars
 
 
-def parse_item(container: Element, media: MediaType = MOVIE) -> PlexItemState:
-    """Read an item's state from a ``MediaContainer`` (or the item element itself)."""
+def parse_item(container: Element, media: MediaType | None = None) -> PlexItemState:
+    """Read an item's state from a ``MediaContainer`` (or the item element itself), with
+    the fields of its own type (its ``type`` attribute; ``media`` forces one)."""
     item = _item_element(container)
     attrs = item.attrib
+    if media is None:
+        media = MEDIA_TYPES.get(attrs.get("type", ""), MOVIE)
     scalars = read_scalars(item, media)
     tags = {kind: tuple(child.get("tag", "") for child in item.findall(element))
             for kind, element in media.tags.items()}
@@ -57,6 +69,8 @@ def parse_item(container: Element, media: MediaType = MOVIE) -> PlexItemState:
         locked=locked,
         files=files,
         has_poster=bool(attrs.get("thumb")),
+        media_type=media.name,
+        show_key=attrs.get("grandparentRatingKey", ""),
     )
 
 
@@ -122,10 +136,23 @@ class Section:
     locations: tuple[str, ...]
     #: When Plex last finished scanning the section (epoch seconds as text, "" if unknown).
     scanned_at: str = ""
+    #: The section's metadata agent (tells Other Videos from Movies).
+    agent: str = ""
+
+    @property
+    def media(self) -> MediaType | None:
+        """The type scenes take in this section (movies, episodes); ``None``: not a video library."""
+        return scene_media(self.type)
+
+    @property
+    def kind(self) -> str:
+        """The library's kind as Plex names it: Movies, Other Videos, TV Shows."""
+        return library_kind(self.type, self.agent)
 
 
 def parse_sections(container: Element) -> list[Section]:
     """``/library/sections`` → sections with their folders."""
     return [Section(d.get("key", ""), d.get("title", ""), d.get("type", ""),
-                    tuple(loc.get("path", "") for loc in d.findall("Location")), d.get("scannedAt", ""))
+                    tuple(loc.get("path", "") for loc in d.findall("Location")), d.get("scannedAt", ""),
+                    d.get("agent", ""))
             for d in container.findall("Directory")]

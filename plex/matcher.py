@@ -165,6 +165,8 @@ class Match:
     plex_path: str
     #: "exact" (full path) or "name" (file-name fallback).
     how: str
+    #: Plex's type name for the item (``movie``, ``episode``), as its section listed it.
+    media_type: str = "movie"
 
 
 class Matcher:
@@ -203,17 +205,19 @@ class Matcher:
         if not found:
             return None
         part = found[0][1]
-        return Match(part.rating_key, part.section_id, part.path, "exact")
+        return Match(part.rating_key, part.section_id, part.path, "exact", part.media_type)
 
     def _ask_plex(self, path: str) -> Match | None:
         for section in self.plex.sections():
-            listed = self.plex.find_by_file(section.id, path)
+            if section.media is None:
+                continue
+            listed = self.plex.find_by_file(section.id, path, media=section.media)
             exact = [item for item in listed if any(self._same(path, f) for f in item.files)]
             if exact:
                 self.index.add(exact)
                 item = exact[0]
                 plex_path = next(f for f in item.files if self._same(path, f))
-                return Match(item.rating_key, item.section_id, plex_path, "exact")
+                return Match(item.rating_key, item.section_id, plex_path, "exact", item.media_type)
         return None
 
     def _by_name(self, files: list[StashFile], wanted: list[str], taken: Callable[[str], bool],
@@ -231,7 +235,8 @@ class Matcher:
             else:
                 log_warn(f"{len(choice.candidates)} Plex files are named {basename(path)} with its size; chose "
                          f"{choice.part.path} (closest folders to {path})")
-            return Match(choice.part.rating_key, choice.part.section_id, choice.part.path, "name")
+            return Match(choice.part.rating_key, choice.part.section_id, choice.part.path, "name",
+                         choice.part.media_type)
         if choice is not None:
             raise name_choice_error(path, choice)
         libraries = ", ".join(s.title for s in self.plex.sections())
@@ -249,14 +254,17 @@ class Matcher:
                 found.setdefault(part.rating_key, part)
         else:
             for section in self.plex.sections():
-                for item in self.plex.find_by_file(section.id, name):
+                if section.media is None:
+                    continue
+                for item in self.plex.find_by_file(section.id, name, media=section.media):
                     for f in item.files:
                         if self._same(basename(f), name):
                             i = item.files.index(f)
                             found.setdefault(item.rating_key, IndexedPart(
                                 f, item.rating_key, item.section_id,
                                 item.sizes[i] if i < len(item.sizes) else None,
-                                item.durations[i] if i < len(item.durations) else None))
+                                item.durations[i] if i < len(item.durations) else None,
+                                section.type, item.media_type))
         return list(found.values())
 
     def _key(self, path: str) -> str:

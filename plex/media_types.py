@@ -7,8 +7,10 @@ entry; adding a field is adding its name to an entry.
 
 The show, season and episode entries are written from python-plexapi 4.18's edit
 mixins (``ShowEditMixins``, ``SeasonEditMixins``, ``EpisodeEditMixins``): a field is
-listed when plexapi can edit it, minus :data:`AGENT_FIELDS`. Only movies are synced
-today; ``tests/test_media_types.py`` checks the entries against plexapi itself.
+listed when plexapi can edit it, minus :data:`AGENT_FIELDS`. Scenes become movies (in
+Movies and Other Videos libraries) or episodes (in TV Shows libraries): the matched
+item's own type picks the entry, so a field an episode lacks is never sent to one;
+``tests/test_media_types.py`` checks the entries against plexapi itself.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ SEASON = MediaType(
     tags=_tags("collection", "label"),
     numeric=frozenset({"userRating"}),
 )
-#: Episodes, from plexapi's ``EpisodeEditMixins`` (not synced yet).
+#: Episodes, from plexapi's ``EpisodeEditMixins``. No ``actor``: plexapi edits no cast on
+#: episodes (their roles are the agent's guest stars), and no ``year``: Plex derives an
+#: episode's year from its date.
 EPISODE = MediaType(
     name="episode", type_id=4, listing_type=4, section_type="show", element="Video",
     scalars=("title", "titleSort", "summary", "originallyAvailableAt", "contentRating", "userRating"),
@@ -105,6 +109,30 @@ EPISODE = MediaType(
 
 #: Every media type, by Plex's name for it.
 MEDIA_TYPES: Mapping[str, MediaType] = {m.name: m for m in (MOVIE, SHOW, SEASON, EPISODE)}
+
+
+#: The type of the items a scene becomes in each kind of section we sync: a movie-type
+#: section (Movies, Other Videos) holds movies, a show-type section (TV Shows) episodes.
+SCENE_MEDIA: Mapping[str, MediaType] = {"movie": MOVIE, "show": EPISODE}
+#: Agents of a movie-type section that make it an "Other Videos" library (Personal Media, new and legacy).
+PERSONAL_MEDIA_AGENTS = frozenset({"tv.plex.agents.none", "com.plexapp.agents.none"})
+#: Plex's names for the kinds of library scenes cannot go into.
+_OTHER_KINDS = {"artist": "Music", "photo": "Photos"}
+
+
+def scene_media(section_type: str) -> MediaType | None:
+    """The media type scenes take in a section of ``section_type`` (``None``: music, photos…)."""
+    return SCENE_MEDIA.get(section_type)
+
+
+def library_kind(section_type: str, agent: str = "") -> str:
+    """How Plex's "Add library" names a section's kind: Movies, Other Videos, TV Shows
+    (else Plex's own type name, e.g. ``artist``, ``photo``)."""
+    if section_type == MOVIE.section_type:
+        return "Other Videos" if agent in PERSONAL_MEDIA_AGENTS or not agent else "Movies"
+    if section_type == SHOW.section_type:
+        return "TV Shows"
+    return _OTHER_KINDS.get(section_type, section_type)
 
 
 def media_type(name: str) -> MediaType:

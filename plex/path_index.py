@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 
 DB_FILE = "plex_index.db"
 #: Bumped whenever the tables change: an index of another version is rebuilt (it is a cache).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _TABLES = ("parts", "sections", "meta")
+#: The columns an :class:`IndexedPart` is read from, in its field order.
+_COLUMNS = "path, rating_key, section_id, size, duration, section_type, media_type"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS parts (
     path_key TEXT NOT NULL, name_key TEXT NOT NULL, path TEXT NOT NULL,
     rating_key TEXT NOT NULL, section_id TEXT NOT NULL, size INTEGER, duration INTEGER,
-    section_type TEXT NOT NULL);
+    section_type TEXT NOT NULL, media_type TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS parts_path ON parts (path_key);
 CREATE INDEX IF NOT EXISTS parts_name ON parts (name_key);
 CREATE INDEX IF NOT EXISTS parts_key ON parts (rating_key);
@@ -57,6 +59,8 @@ class IndexedPart:
     duration: int | None = None
     #: The type of the section the item lives in (``movie``, ``show``), from its media type.
     section_type: str = MOVIE.section_type
+    #: Plex's type name for the item (``movie``, ``episode``): the fields a sync may write.
+    media_type: str = MOVIE.name
 
 
 class PathIndex:
@@ -97,15 +101,13 @@ class PathIndex:
 
     def lookup(self, path: str) -> list[IndexedPart]:
         """Parts stored under exactly this path."""
-        rows = self._conn.execute("SELECT path, rating_key, section_id, size, duration, section_type FROM parts "
-                                  "WHERE path_key = ?",
+        rows = self._conn.execute(f"SELECT {_COLUMNS} FROM parts WHERE path_key = ?",
                                   (self._path_key(path),))
         return [IndexedPart(*r) for r in rows.fetchall()]
 
     def by_name(self, path: str) -> list[IndexedPart]:
         """Parts whose file name equals ``path``'s."""
-        rows = self._conn.execute("SELECT path, rating_key, section_id, size, duration, section_type FROM parts "
-                                  "WHERE name_key = ?",
+        rows = self._conn.execute(f"SELECT {_COLUMNS} FROM parts WHERE name_key = ?",
                                   (self._name_key(path),))
         return [IndexedPart(*r) for r in rows.fetchall()]
 
@@ -142,9 +144,10 @@ class PathIndex:
 
     def _insert(self, item: ListedItem) -> None:
         self._conn.executemany(
-            "INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(self._path_key(p), self._name_key(p), p, item.rating_key, item.section_id,
-              _at(item.sizes, i), _at(item.durations, i), section_type_of(item.media_type, MOVIE.section_type))
+              _at(item.sizes, i), _at(item.durations, i), section_type_of(item.media_type, MOVIE.section_type),
+              item.media_type)
              for i, p in enumerate(item.files) if p],
         )
 

@@ -15,13 +15,14 @@ from reconciliation.scheduler import maybe_queue_watch_state
 from worker.auto_purge import maybe_auto_purge
 from worker.drain import due_jobs_waiting, run_drain
 from worker.handover import QueueWatch
-from worker.jobs import PUSH_SCENE, SYNC_WATCH_STATE
+from worker.jobs import FILL_SHOW, PUSH_SCENE, SYNC_WATCH_STATE
 from worker.lock import DrainLock
 from worker.queue import move_jobs
 from worker.trigger import mark_retry_due
 
 if TYPE_CHECKING:
     from worker.processor import Handlers
+    from worker.show_fill import ShowFill
     from worker.sync import SceneSync
     from worker.watch_sync import WatchStateHandler
 
@@ -75,13 +76,17 @@ def _mark_retry_due(ctx: TaskContext, due_at: float | None) -> None:
             log_warn(f"Could not record when the next retry is due in {folder}: {exc}")
 
 
-def handlers(sync: SceneSync, watch: WatchStateHandler) -> Handlers:
+def handlers(sync: SceneSync, watch: WatchStateHandler, shows: ShowFill | None = None) -> Handlers:
     """The drain's handler table: one handler per job kind (see ``worker/jobs.py``)."""
-    return {PUSH_SCENE: sync, SYNC_WATCH_STATE: watch}
+    table: dict[str, Any] = {PUSH_SCENE: sync, SYNC_WATCH_STATE: watch}
+    if shows is not None:
+        table[FILL_SHOW] = shows
+    return table
 
 
 def run(ctx: TaskContext) -> dict[str, Any]:
     """Drain with the real Plex sync; log one summary line."""
+    from worker.show_fill import ShowFill
     from worker.sync import SceneSync
     from worker.watch_sync import WatchStateHandler
 
@@ -90,6 +95,7 @@ def run(ctx: TaskContext) -> dict[str, Any]:
     _adopt_stray_jobs(ctx)
     sync = SceneSync(config, ctx.stash, ctx.data_dir)
     watch = WatchStateHandler(config, ctx.stash, ctx.data_dir)
+    shows = ShowFill(config, ctx.stash, ctx.data_dir)
     # A watch-state pass at the end of the drain when one is due (it queues behind the
     # scenes already waiting).
     maybe_queue_watch_state(ctx.data_dir, config.watch_interval)
@@ -98,10 +104,11 @@ def run(ctx: TaskContext) -> dict[str, Any]:
     # Stash runs one job at a time: wait or linger only while no other job waits.
     queue_watch = QueueWatch(_stash_job_queue(ctx))
     try:
-        report = run_drain(ctx.data_dir, config, handlers(sync, watch), progress=lambda done, total: log_progress(done / max(total, 1)),
+        report = run_drain(ctx.data_dir, config, handlers(sync, watch, shows), progress=lambda done, total: log_progress(done / max(total, 1)),
                            linger=linger, max_wait=max_wait, before_pass=sync.before_pass, may_hold=queue_watch)
     finally:
         sync.close()
+        shows.close()
     if report is None:
         return {"skipped": "another drain is running"}
     _mark_retry_due(ctx, report.next_due_at)

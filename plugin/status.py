@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
-from plex.media_types import MOVIE
+from plex.media_types import MOVIE, MediaType
 from plugin.context import TaskContext
 from plugin.protocol import describe_unexpected
 from shared.jsonfile import CorruptStateError, read_json
@@ -70,7 +70,8 @@ def plex_summary(config: PlexSyncConfig) -> dict[str, Any]:
     try:
         server = plex.server()
         latency_ms = (time.perf_counter() - started) * 1000
-        sections = [{"title": s.title, "id": s.id, "items": _section_size(plex, s.id)} for s in plex.sections()]
+        sections = [{"title": s.title, "id": s.id, "kind": s.kind,
+                     "items": _section_size(plex, s.id, s.media or MOVIE)} for s in plex.sections()]
     except PlexSyncError as exc:
         return {"reachable": False, "error": str(exc), "error_type": type(exc).__name__}
     except Exception as exc:  # a bug, but Status must still report the rest
@@ -81,9 +82,10 @@ def plex_summary(config: PlexSyncConfig) -> dict[str, Any]:
             "latency_ms": round(latency_ms, 1), "sections": sections}
 
 
-def _section_size(plex: PlexConnection, section_id: str) -> int | None:
-    """How many movies a section holds: one listing request for zero items (Plex sends the total)."""
-    container = plex.query(f"/library/sections/{section_id}/all?type={MOVIE.listing_type}",
+def _section_size(plex: PlexConnection, section_id: str, media: MediaType = MOVIE) -> int | None:
+    """How many items scenes can become a section holds (movies, or episodes): one listing
+    request for zero items (Plex sends the total)."""
+    container = plex.query(f"/library/sections/{section_id}/all?type={media.listing_type}",
                            headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "0"})
     if container is None:
         return None
@@ -106,7 +108,7 @@ def run(ctx: TaskContext) -> dict[str, Any]:
         if plex["reachable"]:
             log_info(f"Plex: '{plex['name']}' version {plex['version']}, answered in {plex['latency_ms']} ms")
             for section in plex["sections"]:
-                log_info(f"  library '{section['title']}': {section['items']} items")
+                log_info(f"  library '{section['title']}': {section['items']} items ({section['kind']})")
         else:
             log_error(f"Plex: not usable — {plex['error']}")
 

@@ -21,8 +21,8 @@ import struct
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
-from plex.desired import DesiredMetadata, sync_fingerprint
-from plex.media_types import MOVIE
+from plex.desired import DesiredMetadata, fit_to_media, sync_fingerprint
+from plex.media_types import MOVIE, MediaType
 from plex.path_index import IndexedPart
 from worker.sync_state import SyncRecord
 
@@ -39,7 +39,8 @@ REASONS = (NEVER_SYNCED, CHANGED_IN_STASH, DRIFTED_IN_PLEX, MOVED_IN_PLEX, MISSI
 #: scene as unchanged, keeping the record's poster hash and owned collections.
 DRIFT_MARK = "plex-drift:"
 
-#: The listed fields compared: the movie entry's scalars (what the sync writes).
+#: The listed fields compared: the movie entry's scalars (what the sync writes; an
+#: episode's are a subset, and :func:`judge` compares only those an item has).
 SCALARS = MOVIE.scalars
 _NUMERIC = MOVIE.numeric
 _POSITION = {name: i for i, name in enumerate(SCALARS)}
@@ -103,8 +104,9 @@ IN_SYNC = Verdict(None)
 
 
 def judge(desired: DesiredMetadata, record: Optional[SyncRecord], rating_key: str,
-          digest: Optional[ListingDigest], lock_fields: bool) -> Verdict:
-    """Compare one matched scene: the record first (cheap), then the listing."""
+          digest: Optional[ListingDigest], lock_fields: bool, media: MediaType = MOVIE) -> Verdict:
+    """Compare one matched scene: the record first (cheap), then the listing — only the
+    fields an item of ``media`` has (an episode never shows a studio: that is no drift)."""
     if record is None:
         return Verdict(NEVER_SYNCED)
     if record.rating_key != rating_key:
@@ -114,7 +116,7 @@ def judge(desired: DesiredMetadata, record: Optional[SyncRecord], rating_key: st
     if not fingerprint_matches(desired, record, lock_fields):
         return Verdict(CHANGED_IN_STASH)
     if digest is not None:
-        fields = drifted_fields(desired, digest)
+        fields = drifted_fields(fit_to_media(desired, media)[0], digest)
         if fields:
             return Verdict(DRIFTED_IN_PLEX, ", ".join(fields))
     return IN_SYNC

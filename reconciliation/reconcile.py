@@ -33,6 +33,7 @@ from plex.client import PlexConnection
 from plex.exceptions import PlexSyncError
 from plex.item_state import ListedItem
 from plex.matcher import StashFile, indexed_parts, match_by_name
+from plex.media_types import MEDIA_TYPES, MOVIE
 from plex.path_index import IndexedPart, PathIndex, index_signature
 from plex.paths import is_under, map_path, mapped_files, normalize, parent
 from reconciliation import state as reconcile_state
@@ -204,8 +205,11 @@ class Reconciler:
         """Each section's listing into the index; the next page is requested (and parsed)
         in a thread while this one is stored."""
         for section in self.plex.sections():
-            ahead = Prefetch(batched(self.plex.list_section(section.id), LISTING_BATCH), LISTING_AHEAD,
-                             "plex-listing")
+            if section.media is None:
+                continue
+            # One listing per section, of the items scenes become there (type=4 for TV Shows).
+            ahead = Prefetch(batched(self.plex.list_section(section.id, media=section.media), LISTING_BATCH),
+                             LISTING_AHEAD, "plex-listing")
             try:
                 count = self.index.replace_section(section.id, self._remember(ahead))
             finally:
@@ -269,7 +273,8 @@ class Reconciler:
             return
         desired = desired_metadata(scene, self.config)
         record = self.sync_state.get(int(scene["id"]))
-        verdict = judge(desired, record, part.rating_key, self.listing.get(part.rating_key), self.config.lock_fields)
+        verdict = judge(desired, record, part.rating_key, self.listing.get(part.rating_key), self.config.lock_fields,
+                        media=MEDIA_TYPES.get(part.media_type, MOVIE))
         if verdict is IN_SYNC:
             summary.in_sync += 1
             return

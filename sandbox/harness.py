@@ -28,8 +28,11 @@ class Sandbox:
     """Emulators + world + configured plugin + runner; a context manager."""
 
     def __init__(self, *, scenes: int = 300, seed: int = 1, settings: dict[str, Any] | None = None,
-                 job_queue: str = "background", world: World | None = None, **world_options: Any) -> None:
+                 job_queue: str = "background", world: World | None = None, layout: str = "movies",
+                 library: str = "Movies", **world_options: Any) -> None:
         self.world = world or generate(seed=seed, scenes=scenes, **world_options)
+        #: How the world is filed in Plex (``World.load_into``'s layouts) and the library's name.
+        self.layout, self.library = layout, library
         self.extra_settings = dict(settings or {})
         self.job_queue = job_queue
         self.plex = PlexServer()
@@ -53,7 +56,7 @@ class Sandbox:
         """Start both servers, load the world, configure the plugin."""
         self.plex.start()
         self.stash.start()
-        self.world.load_into(self.stash, self.plex)
+        self.world.load_into(self.stash, self.plex, section_title=self.library, layout=self.layout)
         self.stash.set_plugin_settings(PLUGIN_ID, self.settings())
         self.stash_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k != "PLEXSYNC_DATA_DIR"}

@@ -130,6 +130,17 @@ class SceneSpec:
     size_key: str | None = None       # what the file's size and length derive from (default: its path)
     stash_id: str | None = None       # filled by World.load_into
     plex_key: int | None = None       # ratingKey, filled by World.load_into
+    plex_type: str = "movie"          # "episode" when load_into filed it in a TV Shows library
+
+    @property
+    def show(self) -> str:
+        """The show an episode layout files the scene under: its studio (or "Unsorted")."""
+        return self.studio or "Unsorted"
+
+    @property
+    def season(self) -> int:
+        """The season an episode layout files the scene under: its year (0, Plex's specials, if undated)."""
+        return int(self.date[:4]) if self.date else 0
 
     @property
     def size(self) -> int:
@@ -159,6 +170,7 @@ class World:
     plex_prefix: str
     seed: int = 1
     section_id: int | None = None     # filled by load_into
+    show_section_id: int | None = None   # the TV Shows library (layouts "episodes" and "mixed")
     #: Plex-only files (no Stash scene has them) that share a name with a Stash file elsewhere.
     plex_only: list[str] = field(default_factory=list)
     plex_only_keys: list[int] = field(default_factory=list)   # filled by load_into
@@ -174,8 +186,16 @@ class World:
     def scene(self, stash_id: str | int) -> SceneSpec:
         return next(s for s in self.scenes if s.stash_id == str(stash_id))
 
-    def load_into(self, stash: Any, plex: Any, section_title: str = "Movies") -> None:
-        """Load the world into the emulators with their bulk calls; record ids on each scene."""
+    def load_into(self, stash: Any, plex: Any, section_title: str = "Movies", layout: str = "movies") -> None:
+        """Load the world into the emulators with their bulk calls; record ids on each scene.
+
+        ``layout``: ``movies`` (one Movies library), ``other_videos`` (one Other Videos
+        library: the Personal Media agent), ``episodes`` (one TV Shows library: studio →
+        show, year → season, scene → episode) or ``mixed`` (a Movies library and a TV Shows
+        library "<section_title> (shows)", each holding the folders of every other studio).
+        """
+        if layout not in ("movies", "other_videos", "episodes", "mixed"):
+            raise ValueError(f"unknown layout {layout!r}")
         ids = {
             "studio": {name: stash.add_studio(name) for name in self.studios},
             "performer": {name: stash.add_performer(name) for name in self.performers},
@@ -195,23 +215,74 @@ class World:
             }
             for s in self.scenes
         )
-        self.section_id = plex.add_section(section_title, [self.plex_prefix], type="movie")
         in_plex = [s for s in self.scenes if s.in_plex]
-        # Plex reports Part@size per file and Media@duration (ms) for all parts together.
-        plex_keys = plex.add_items(self.section_id, (
-            {"title": s.plex_title, "files": list(s.plex_files), "scanned": s.scanned,
-             "summary": "", "size": s.size, "duration": int(s.duration * 1000) * len(s.files)}
-            for s in in_plex
-        ))
         for scene, stash_id in zip(self.scenes, stash_ids, strict=True):
             scene.stash_id = str(stash_id)
-        for scene, plex_key in zip(in_plex, plex_keys, strict=True):
-            scene.plex_key = plex_key
-        self.plex_only_keys = plex.add_items(self.section_id, (
+        if layout == "movies":
+            self.section_id = plex.add_section(section_title, [self.plex_prefix], type="movie")
+        elif layout == "other_videos":
+            from sandbox.plex_library import OTHER_VIDEOS
+            self.section_id = plex.add_section(section_title, [self.plex_prefix], type="movie",
+                                               agent=OTHER_VIDEOS[0], scanner=OTHER_VIDEOS[1])
+        elif layout == "episodes":
+            self.show_section_id = plex.add_section(section_title, [self.plex_prefix], type="show")
+        else:
+            folders: dict[bool, list[str]] = {False: [], True: []}
+            for scene in self.scenes:
+                folder = scene.plex_files[0].rsplit("/", 2)[0]     # <prefix>/<studio>
+                as_episode = self._studio_as_show(scene.studio)
+                if folder not in folders[as_episode]:
+                    folders[as_episode].append(folder)
+            self.section_id = plex.add_section(section_title, folders[False] or [self.plex_prefix + "/movies"])
+            self.show_section_id = plex.add_section(f"{section_title} (shows)", folders[True] or
+                                                    [self.plex_prefix + "/shows"], type="show")
+        for scene in self.scenes:
+            episode = layout == "episodes" or (layout == "mixed" and self._studio_as_show(scene.studio))
+            scene.plex_type = "episode" if episode else "movie"
+        # Plex reports Part@size per file and Media@duration (ms) for all parts together.
+        for plex_type in ("movie", "episode"):
+            chosen = [s for s in in_plex if s.plex_type == plex_type]
+            if not chosen:
+                continue
+            section = self.show_section_id if plex_type == "episode" else self.section_id
+            extra = (lambda s: {"show": s.show, "season": s.season}) if plex_type == "episode" else (lambda s: {})
+            plex_keys = plex.add_items(section, (
+                {"title": s.plex_title, "files": list(s.plex_files), "scanned": s.scanned,
+                 "summary": "", "size": s.size, "duration": int(s.duration * 1000) * len(s.files), **extra(s)}
+                for s in chosen
+            ))
+            for scene, plex_key in zip(chosen, plex_keys, strict=True):
+                scene.plex_key = plex_key
+        only_section = self.section_id if self.section_id is not None else self.show_section_id
+        only_extra = {"show": "Plex Only"} if self.section_id is None else {}
+        self.plex_only_keys = plex.add_items(only_section, (
             {"title": path.rsplit("/", 1)[1].rsplit(".", 1)[0], "files": [path], "summary": "",
-             "size": file_size(path), "duration": int(file_seconds(path) * 1000)}
+             "size": file_size(path), "duration": int(file_seconds(path) * 1000), **only_extra}
             for path in self.plex_only
         )) if self.plex_only else []
+
+    def _studio_as_show(self, studio: str | None) -> bool:
+        """In the mixed layout: every other studio (by the world's list) is a TV show."""
+        return studio is not None and self.studios.index(studio) % 2 == 1
+
+    @staticmethod
+    def expected_episode(scene: SceneSpec) -> dict[str, Any]:
+        """The Plex metadata a full sync must leave on the scene's episode, stated from the
+        scene alone: an episode takes title, summary, date, rating, director and
+        collections (studio and groups); it has no studio, genres or cast of ours, and
+        Plex derives its year from the date (left unset here)."""
+        return {
+            "title": scene.title,
+            "summary": scene.details,
+            "studio": None,
+            "originallyAvailableAt": scene.date,
+            "year": None,
+            "userRating": scene.rating100 / 10 if scene.rating100 is not None else None,
+            "genres": [],
+            "actors": [],
+            "collections": ([scene.studio] if scene.studio else []) + list(scene.groups),
+            "directors": [scene.director] if scene.director.strip() else [],
+        }
 
     @staticmethod
     def expected_plex(scene: SceneSpec) -> dict[str, Any]:

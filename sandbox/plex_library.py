@@ -65,18 +65,34 @@ class Image:
                 "size": self.size, "rating_key": self.rating_key}
 
 
+#: Plex's type id of each item type (the ``type=N`` of listings and edits).
+TYPE_IDS = {"movie": 1, "show": 2, "season": 3, "episode": 4}
+TYPE_NAMES = {v: k for k, v in TYPE_IDS.items()}
+#: The item type a section lists when no ``type=`` is given (its top level).
+SECTION_TOP = {"movie": "movie", "show": "show"}
+#: (agent, scanner) PMS gives a new section of each type; an "Other Videos" library is a
+#: movie section with the Personal Media agent and the video-files scanner.
+SECTION_DEFAULTS = {"movie": ("tv.plex.agents.movie", "Plex Movie"),
+                    "show": ("tv.plex.agents.series", "Plex TV Series"),
+                    "artist": ("tv.plex.agents.music", "Plex Music"),
+                    "photo": ("com.plexapp.agents.none", "Plex Photo Scanner")}
+OTHER_VIDEOS = ("tv.plex.agents.none", "Plex Video Files Scanner")
+
+
 class Section:
     """A library section: its folders, and which of its items are visible and in what order."""
     __slots__ = ("id", "title", "type", "locations", "uuid", "created_at", "updated_at",
-                 "scanned_at", "keys", "unscanned", "order")
+                 "scanned_at", "keys", "unscanned", "order", "agent", "scanner")
 
-    def __init__(self, sid, title, type_, locations, now):
+    def __init__(self, sid, title, type_, locations, now, agent=None, scanner=None):
         self.id, self.title, self.type, self.locations = sid, title, type_, locations
+        default_agent, default_scanner = SECTION_DEFAULTS.get(type_, ("com.plexapp.agents.none", "Plex Scanner"))
+        self.agent, self.scanner = agent or default_agent, scanner or default_scanner
         self.uuid = str(uuid.uuid4())
         self.created_at = self.updated_at = self.scanned_at = now
         self.keys: dict[int, None] = {}        # every item, insertion-ordered
         self.unscanned: dict[int, None] = {}   # items a scan has not reached yet
-        self.order: list[int] | None = None   # visible keys by titleSort (cache)
+        self.order: dict[str, list[int]] | None = None   # visible keys per item type, listing order (cache)
 
     def stamp_scan(self) -> None:
         """A scan ended: ``scannedAt`` moves to now (epoch seconds). Always forward by at
@@ -85,10 +101,13 @@ class Section:
 
 
 class Item:
-    """One movie: its parts, metadata, locks, images and visibility (scanned or not)."""
+    """One movie, show, season or episode: its parts (movies and episodes), metadata, locks,
+    images and visibility (scanned or not; a show or season is visible once one of its
+    episodes is). ``parent_key``: an episode's season, a season's show; ``index``: the
+    episode's or season's number."""
     __slots__ = ("rating_key", "section_id", "guid", "scalars", "tags", "locked", "parts", "media_id",
                  "duration", "added_at", "updated_at", "visible", "files_lower", "posters", "arts",
-                 "thumb_version", "art_version", "agent")
+                 "thumb_version", "art_version", "agent", "type", "parent_key", "index")
 
     def images(self, kind: str) -> list[Image]:
         """The uploaded images of ``kind`` (``"posters"`` or ``"arts"``)."""
@@ -169,17 +188,21 @@ class PlexLibrary:
         self._tag_names: dict[int, tuple[str, str]] = {}
         self._pending: list[tuple[float, int]] = []     # (visible_at, key) of scans in progress
         self._finishing: list[tuple[float, int]] = []   # (finished_at, section id) of scans in progress
+        self._parents: dict[tuple, int] = {}    # (section, show title) / (show key, season) -> key
+        self._episodes: dict[int, int] = {}     # season key -> episodes filed in it (the next number)
         self._next = {"section": 1, "item": 1, "media": 1, "part": 1, "location": 1, "tag": 1}
         self.scan_delay = 0.0     # seconds from a scan request until its items are visible
         self.history = History()
         self.watch = WatchBook(self.history)
 
     # ------------------------------------------------------------------ seeding
-    def add_section(self, title: str, locations: list[str], type: str = "movie") -> int:
-        """Add a section with its folders; returns the section id (``key``)."""
+    def add_section(self, title: str, locations: list[str], type: str = "movie", agent: str | None = None,
+                    scanner: str | None = None) -> int:
+        """Add a section with its folders (agent and scanner default to PMS's for ``type``);
+        returns the section id (``key``)."""
         sid = self._take("section")
         locs = [(self._take("location"), p) for p in locations]
-        self.sections[sid] = Section(sid, title, type, locs, int(time.time()))
+        self.sections[sid] = Section(sid, title, type, locs, int(time.time()), agent, scanner)
         return sid
 
     def add_items(self, section_id: int, items: Iterable[dict]) -> list[int]:
@@ -199,14 +222,63 @@ class PlexLibrary:
                 gc.enable()
         return keys
 
+    def _new_item(self, section: Section, type_: str, title: str, now: int, parent: int | None = None,
+                  index: int | None = None) -> Item:
+        """A bare item (no parts) of ``type_``: a show or season the scanner made for an episode."""
+        it = Item()
+        it.rating_key = key = self._take("item")
+        it.section_id, it.type, it.parent_key, it.index = section.id, type_, parent, index
+        it.guid = f"local://{key}"
+        it.parts, it.media_id, it.duration = [], None, 0
+        it.added_at = it.updated_at = it.thumb_version = now
+        it.locked, it.tags, it.scalars = set(), {}, {"title": title}
+        it.agent, it.posters, it.arts, it.art_version = None, [], [], None
+        it.files_lower, it.visible = "", False
+        self.items[key] = it
+        section.keys[key] = None
+        return it
+
+    def _parent_for(self, section: Section, show: str, season: int, now: int) -> int:
+        """The season ``season`` of show ``show`` in ``section``, made (with its show) when new."""
+        show_key = self._parents.get((section.id, show))
+        if show_key is None:
+            show_key = self._parents[(section.id, show)] = self._new_item(section, "show", show, now).rating_key
+        season_key = self._parents.get((show_key, season))
+        if season_key is None:
+            made = self._new_item(section, "season", f"Season {season}", now, show_key, season)
+            season_key = self._parents[(show_key, season)] = made.rating_key
+        return season_key
+
+    def children(self, key: int) -> list[int]:
+        """Visible seasons of a show or episodes of a season, by index."""
+        kids = [it for it in self.items.values() if it.parent_key == key and it.visible]
+        return [it.rating_key for it in sorted(kids, key=lambda i: (i.index or 0, i.rating_key))]
+
+    def leaves(self, key: int) -> list[int]:
+        """Every visible episode of a show (by season and episode), or of a season."""
+        it = self.items[key]
+        if it.type == "season":
+            return self.children(key)
+        return [e for s in self.children(key) for e in self.children(s)]
+
     def _create_item(self, section: Section, spec: dict, now: int) -> int:
         files = list(spec.pop("files", None) or [spec.pop("file")])
         for path in files:
             if path in self._by_file:
                 raise ValueError(f"file already in the library: {path}")
         scanned = spec.pop("scanned", True)
+        parent = index = None
+        if section.type == "show":
+            # The scanner files an episode under its show and season, made on first sight.
+            parent = self._parent_for(section, str(spec.pop("show")), int(spec.pop("season", 1)), now)
+            self._episodes[parent] = self._episodes.get(parent, 0) + 1
+            index = spec.pop("index", None)
+            if index is None:
+                index = self._episodes[parent]
         it = Item()
         it.rating_key = key = self._take("item")
+        it.type = "episode" if section.type == "show" else "movie"
+        it.parent_key, it.index = parent, index
         it.section_id = section.id
         it.guid = spec.pop("guid", f"local://{key}")
         size = spec.pop("size", 1_500_000_000)
@@ -234,12 +306,22 @@ class PlexLibrary:
         section.keys[key] = None
         if not scanned:
             section.unscanned[key] = None
+        elif parent is not None:
+            self._show_parents(it)
         for path in files:
             self._by_file[path] = key
         return key
 
+    def _show_parents(self, it: Item) -> None:
+        """An episode became visible: so do its season and show."""
+        key = it.parent_key
+        while key is not None:
+            self.items[key].visible = True
+            key = self.items[key].parent_key
+
     def remove_item(self, rating_key: int) -> None:
-        """Delete an item as if its file vanished and the library was emptied of it."""
+        """Delete an item as if its file vanished and the library was emptied of it (an
+        episode's empty season and show stay, as until PMS's next "empty trash")."""
         it = self.items.pop(rating_key)
         section = self.sections[it.section_id]
         section.keys.pop(rating_key, None)
@@ -266,7 +348,8 @@ class PlexLibrary:
         out.update(ratingKey=it.rating_key, sectionId=it.section_id, guid=it.guid,
                    addedAt=it.added_at, updatedAt=it.updated_at, locked=set(it.locked),
                    poster=poster.as_dict() if poster else None, art=art.as_dict() if art else None,
-                   files=[p[1] for p in it.parts], scanned=it.visible)
+                   files=[p[1] for p in it.parts], scanned=it.visible, type=it.type,
+                   parentKey=it.parent_key, index=it.index)
         return out
 
     def find_by_file(self, path: str) -> int | None:
@@ -292,15 +375,26 @@ class PlexLibrary:
         items = self.items
         return [items[k] for k in keys if k in items and items[k].visible]
 
-    def ordered(self, section: Section) -> list[int]:
-        """The section's visible keys by titleSort, then ratingKey (cached until a change)."""
+    def ordered(self, section: Section, type_: str | None = None) -> list[int]:
+        """The section's visible keys of item type ``type_`` (default: the section's top
+        level) in listing order, cached until a change: by titleSort, then ratingKey;
+        episodes by show, season and episode number, as PMS lists ``type=4``."""
+        type_ = type_ or SECTION_TOP.get(section.type, "movie")
         if section.order is None:
+            section.order = {}
+        if type_ not in section.order:
             items = self.items
-            visible = [items[k] for k in section.keys if items[k].visible]
-            visible.sort(key=lambda i: ((i.scalars.get("titleSort") or i.scalars.get("title") or "").lower(),
-                                        i.rating_key))
-            section.order = [i.rating_key for i in visible]
-        return section.order
+            visible = [items[k] for k in section.keys if items[k].visible and items[k].type == type_]
+            sort_title = lambda i: (i.scalars.get("titleSort") or i.scalars.get("title") or "").lower()  # noqa: E731
+            if type_ == "episode":
+                visible.sort(key=lambda i: (sort_title(items[items[i.parent_key].parent_key]),
+                                            items[i.parent_key].index or 0, i.index or 0, i.rating_key))
+            elif type_ == "season":
+                visible.sort(key=lambda i: (sort_title(items[i.parent_key]), i.index or 0, i.rating_key))
+            else:
+                visible.sort(key=lambda i: (sort_title(i), i.rating_key))
+            section.order[type_] = [i.rating_key for i in visible]
+        return section.order[type_]
 
     def tag_id(self, kind: str, name: str) -> int:
         """The id PMS gives tag ``name`` of ``kind``, assigned on first sight and kept."""
@@ -386,6 +480,7 @@ class PlexLibrary:
         it = self.items.get(key)
         if it is not None and not it.visible:
             it.visible = True
+            self._show_parents(it)
             section = self.sections[it.section_id]
             section.unscanned.pop(key, None)
             section.order = None
@@ -410,11 +505,16 @@ class PlexLibrary:
     # -------------------------------------------------------------------- edits
     def edit(self, section: Section, keys: list[int], params: Iterable[tuple[str, str]]) -> None:
         """Apply one ``PUT /library/sections/{id}/all`` edit to every item of ``keys``."""
+        params = list(params)
         items = [self.visible_item(k, section) for k in keys]
         edit = _parse_edit(params)
         now = int(time.time())
+        wanted = dict(params).get("type")
         for it in items:
-            _apply_edit(it, edit, now)
+            # PMS edits the items of the type the request names: an edit of another type
+            # (type=1 for an episode) changes nothing (approximation: PMS's exact answer is not modelled).
+            if wanted is None or wanted == str(TYPE_IDS[it.type]):
+                _apply_edit(it, edit, now)
         if {"title", "titleSort"} & set(edit.values):
             section.order = None
 
@@ -454,9 +554,12 @@ class PlexLibrary:
 
     # ------------------------------------------------------------------- search
     def search(self, section: Section, query: dict, params: list[tuple[str, str]]) -> list[int]:
-        """Keys ``/library/sections/{id}/all`` lists (before paging): movies only, filtered,
-        sorted and limited as the query asks."""
-        keys = self.ordered(section) if query.get("type", "1") == "1" else []
+        """Keys ``/library/sections/{id}/all`` lists (before paging): items of the ``type``
+        asked (default: the section's top level — movies, or shows), filtered, sorted and
+        limited as the query asks."""
+        top = TYPE_IDS[SECTION_TOP.get(section.type, "movie")]
+        wanted = TYPE_NAMES.get(int(query["type"])) if query.get("type", "").isdigit() else TYPE_NAMES[top]
+        keys = self.ordered(section, wanted) if wanted else []
         keys = self.filter(keys, params)
         if query.get("sort"):
             keys = self.sort(keys, query["sort"])

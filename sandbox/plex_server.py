@@ -147,10 +147,16 @@ class PlexServer:
         return f"http://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ seeding
-    def add_section(self, title: str, locations: list[str], type: str = "movie") -> int:
-        """Add a library section with its folders; returns the section id (``key``)."""
+    def add_section(self, title: str, locations: list[str], type: str = "movie", agent: str | None = None,
+                    scanner: str | None = None) -> int:
+        """Add a library section with its folders; returns the section id (``key``).
+
+        ``type``: ``movie`` (Movies, or Other Videos with ``agent, scanner =
+        plex_library.OTHER_VIDEOS``), ``show`` (TV Shows: items take ``show``, ``season``
+        and optionally ``index``), ``artist`` or ``photo``; agent and scanner default to
+        what PMS gives a new library of that type."""
         with self._lock:
-            return self._lib.add_section(title, locations, type)
+            return self._lib.add_section(title, locations, type, agent, scanner)
 
     def add_item(self, section_id: int, title: str, files: list[str], scanned: bool = True, **fields) -> int:
         """Add a movie whose parts are ``files``; returns its ratingKey.
@@ -414,9 +420,20 @@ class PlexServer:
         return self._devices[client]
 
     def _video(self, it: Item, full: bool, query: dict, account: int = OWNER_ACCOUNT_ID) -> str:
-        return px.render_video(it, self._lib.sections[it.section_id], full, self._lib.tag_id,
+        """An item as PMS renders it: a movie or episode ``<Video>``, a show or season ``<Directory>``."""
+        lib = self._lib
+        section = lib.sections[it.section_id]
+        if it.type in ("show", "season"):
+            parents = lib.items[it.parent_key] if it.type == "season" else None
+            return px.render_directory(it, section, full, lib.tag_id, parents, len(lib.leaves(it.rating_key)),
+                                       len(lib.children(it.rating_key)))
+        parents = None
+        if it.type == "episode":
+            season = lib.items[it.parent_key]
+            parents = (season, lib.items[season.parent_key])
+        return px.render_video(it, section, full, lib.tag_id,
                                _csv_set(query.get("excludeElements")), _csv_set(query.get("excludeFields")),
-                               watch=self._lib.watch_state(it, account))
+                               watch=lib.watch_state(it, account), parents=parents)
 
     # ------------------------------------------------------------------- routes
     def _root(self, **_):
@@ -438,11 +455,29 @@ class PlexServer:
         page = keys[start:] if size is None else keys[start:start + size]
         meta = px.render_meta(section.id) if query.get("includeMeta") == "1" else ""
         videos = "".join(self._video(self._lib.items[k], False, query, account) for k in page)
+        group = self._lib.items[page[0]].type if page else ("show" if section.type == "show" else "movie")
+        art = "show" if section.type == "show" else "movie"
         return px.container(px.section_attrs(section) + [
             ("size", len(page)), ("totalSize", len(keys)), ("offset", start),
-            ("art", "/:/resources/movie-fanart.jpg"), ("sortAsc", 1), ("thumb", "/:/resources/movie.png"),
-            ("title1", section.title), ("title2", "All Movies"), ("viewGroup", "movie"),
+            ("art", f"/:/resources/{art}-fanart.jpg"), ("sortAsc", 1), ("thumb", f"/:/resources/{art}.png"),
+            ("title1", section.title), ("title2", f"All {group.capitalize()}s"), ("viewGroup", group),
             ("viewMode", 131122)], meta + videos)
+
+    def _children(self, key, query, headers, account, leaves=False, **_):
+        """``/library/metadata/{key}/children`` (a show's seasons, a season's episodes) and
+        ``/allLeaves`` (every episode of a show or season)."""
+        parent = self._lib.visible_item(int(key))
+        if parent.type not in ("show", "season"):
+            raise NotFound()
+        keys = self._lib.leaves(parent.rating_key) if leaves else self._lib.children(parent.rating_key)
+        start, size = _paging(query, headers)
+        page = keys[start:] if size is None else keys[start:start + size]
+        body = "".join(self._video(self._lib.items[k], False, query, account) for k in page)
+        section = self._lib.sections[parent.section_id]
+        return px.container(px.section_attrs(section) + [
+            ("size", len(page)), ("totalSize", len(keys)), ("offset", start), ("key", parent.rating_key),
+            ("title1", section.title), ("title2", parent.scalars.get("title")),
+            ("viewGroup", "episode" if leaves or parent.type == "season" else "season")], body)
 
     def _section_collections(self, sid, query, **_):
         section = self._lib.section(sid)
@@ -609,6 +644,8 @@ _ROUTES = [
     ("DELETE", "/library/sections/{id}/refresh", PlexServer._cancel_refresh, {}),
     ("GET", "/library/sections/{id}/{filter}", PlexServer._filter_choices, {}),
     ("GET", "/library/metadata/{key}", PlexServer._metadata, {}),
+    ("GET", "/library/metadata/{id}/children", PlexServer._children, {}),
+    ("GET", "/library/metadata/{id}/allLeaves", PlexServer._children, {"leaves": True}),
     ("PUT", "/library/metadata/{key}/refresh", PlexServer._item_refresh, {}),
     ("GET", "/library/metadata/{key}/posters", PlexServer._images, {"kind": "posters"}),
     ("POST", "/library/metadata/{key}/posters", PlexServer._upload, {"kind": "posters"}),

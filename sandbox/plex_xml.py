@@ -131,17 +131,14 @@ def render_library() -> bytes:
                       ("title1", "Plex Library"), ("title2", "")], body)
 
 
-_SECTION_STYLE = {
-    "movie": ("com.plexapp.agents.none", "Plex Movie Scanner", "movie"),
-    "show": ("com.plexapp.agents.none", "Plex Series Scanner", "show"),
-}
+_SECTION_ART = {"movie": "movie", "show": "show", "artist": "artist", "photo": "photo"}
 
 
 def render_sections(sections: Iterable) -> bytes:
     """``GET /library/sections``: one ``Directory`` per section with ``Location`` children."""
     parts = []
     for s in sections:
-        agent, scanner, art = _SECTION_STYLE.get(s.type, ("com.plexapp.agents.none", "Plex Scanner", "movie"))
+        agent, scanner, art = s.agent, s.scanner, _SECTION_ART.get(s.type, "movie")
         pairs = [("allowSync", 1), ("art", f"/:/resources/{art}-fanart.jpg"),
                  ("composite", f"/library/sections/{s.id}/composite/{s.scanned_at}"),
                  ("filters", 1), ("refreshing", 0), ("thumb", f"/:/resources/{art}.png"),
@@ -181,14 +178,66 @@ def watch_attrs(watch) -> list[tuple[str, object]]:
     return pairs
 
 
+def _parent_attrs(item, parents) -> list[tuple[str, object]]:
+    """An episode's (or season's) links up: its season and show, as PMS names them."""
+    if item.type == "season":
+        show = parents
+        return [("parentKey", f"/library/metadata/{show.rating_key}"), ("parentRatingKey", show.rating_key),
+                ("parentTitle", show.scalars.get("title")), ("index", item.index)]
+    season, show = parents
+    return [("grandparentKey", f"/library/metadata/{show.rating_key}"), ("grandparentRatingKey", show.rating_key),
+            ("grandparentTitle", show.scalars.get("title")),
+            ("grandparentThumb", f"/library/metadata/{show.rating_key}/thumb/{show.thumb_version}"),
+            ("parentKey", f"/library/metadata/{season.rating_key}"), ("parentRatingKey", season.rating_key),
+            ("parentTitle", season.scalars.get("title")), ("parentIndex", season.index), ("index", item.index)]
+
+
+# Tag kinds a show or season carries (what plexapi's Show/Season edit mixins edit, and the cast).
+_DIRECTORY_TAGS = {"show": ("genre", "collection", "label", "actor"), "season": ("collection", "label")}
+
+
+def render_directory(item, section, full: bool, tag_id: Callable[[str, str], int], parents=None,
+                     leaf_count: int = 0, child_count: int = 0) -> str:
+    """One show or season ``<Directory>`` (its key is its children's, as PMS gives it)."""
+    key = item.rating_key
+    s = item.scalars
+    pairs = [("addedAt", item.added_at), ("guid", item.guid), ("key", f"/library/metadata/{key}/children"),
+             ("librarySectionID", section.id), ("librarySectionKey", f"/library/sections/{section.id}"),
+             ("librarySectionTitle", section.title), ("ratingKey", key),
+             ("thumb", f"/library/metadata/{key}/thumb/{item.thumb_version}"), ("type", item.type),
+             ("updatedAt", item.updated_at), ("leafCount", leaf_count), ("childCount", child_count)]
+    if item.type == "show":
+        pairs.append(("index", 1))
+    if item.art_version:
+        pairs.append(("art", f"/library/metadata/{key}/art/{item.art_version}"))
+    if parents is not None:
+        pairs += _parent_attrs(item, parents)
+    pairs += [(name, s.get(name)) for name in _VIDEO_SCALARS]
+    pairs.sort()
+    out = [f"<Directory{attrs(pairs)}>\n"]
+    for kind in _DIRECTORY_TAGS.get(item.type, ()):
+        element = TAG_ELEMENTS[kind]
+        names = item.tags.get(kind) or ()
+        if not full:
+            names = names[:LISTING_TAG_LIMITS.get(kind, 0)]
+        for name in names:
+            tid = tag_id(kind, name)
+            out.append(f'<{element} id="{tid}" filter="{kind}={tid}" tag="{attr(name)}" />\n')
+    if full:
+        out.extend(f'<Field locked="1" name="{attr(n)}" />\n' for n in sorted(item.locked))
+    out.append("</Directory>\n")
+    return "".join(out)
+
+
 def render_video(item, section, full: bool, tag_id: Callable[[str, str], int],
                  exclude_elements: frozenset = frozenset(), exclude_fields: frozenset = frozenset(),
-                 watch=None) -> str:
+                 watch=None, parents=None) -> str:
     """One ``<Video>``: the full item (all tags, ``Field`` locks) or a listing's partial one.
 
     ``tag_id(kind, name)`` gives the server-wide id of a tag, used for ``id`` and ``filter``.
     ``exclude_elements``/``exclude_fields`` honour PMS's ``excludeElements``/``excludeFields``.
     ``watch``: the presenting account's state (its ``userRating`` replaces the item's).
+    ``parents``: an episode's (season, show) items.
     """
     key = item.rating_key
     s = item.scalars
@@ -201,8 +250,10 @@ def render_video(item, section, full: bool, tag_id: Callable[[str, str], int],
     pairs += [("duration", item.duration), ("guid", item.guid), ("key", f"/library/metadata/{key}"),
               ("librarySectionID", section.id), ("librarySectionKey", f"/library/sections/{section.id}"),
               ("librarySectionTitle", section.title), ("ratingKey", key),
-              ("thumb", f"/library/metadata/{key}/thumb/{item.thumb_version}"), ("type", "movie"),
+              ("thumb", f"/library/metadata/{key}/thumb/{item.thumb_version}"), ("type", item.type),
               ("updatedAt", item.updated_at)]
+    if parents is not None:
+        pairs += _parent_attrs(item, parents)
     pairs += [(name, s.get(name)) for name in _VIDEO_SCALARS if name not in exclude_fields]
     pairs.sort()
     out = [f"<Video{attrs(pairs)}>\n"]

@@ -193,6 +193,14 @@ def _scene_paths(scene, info):
     }
 
 
+def _studio_image_path(studio, info):
+    # Stash always gives a URL: with no image set, one marked default=true that serves a
+    # placeholder SVG.
+    base = f"{info.context['base_url']}/studio/{studio['id']}/image"
+    image = studio.get("_image")
+    return f"{base}?t={image[1]}" if image else f"{base}?t=0&default=true"
+
+
 def _scene_play_history(scene, _info):
     return [stash_plays.utc_text(t) for t in stash_plays.history(scene)]
 
@@ -234,6 +242,7 @@ def executable_schema() -> GraphQLSchema:
             "play_count": lambda scene, _info: len(scene["_plays"]),
         },
         "VideoFile": {"fingerprint": _file_fingerprint},
+        "Studio": {"image_path": _studio_image_path},
     }
     for type_name, fields in resolvers.items():
         graphql_type = schema.get_type(type_name)

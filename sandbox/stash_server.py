@@ -33,6 +33,10 @@ SESSION_COOKIE = "session"
 _LOGIN_PAGE = b"<!doctype html><html><head><title>Login | Stash</title></head><body>login</body></html>"
 
 
+#: What Stash serves for a studio without an image (a placeholder, not a picture of it).
+_DEFAULT_STUDIO_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
+                       b'<path d="M4 4h16v16H4z"/></svg>')
+
 class StashServer:
     """In-process Stash emulator. Use as a context manager or call start()/stop().
 
@@ -159,6 +163,14 @@ class StashServer:
         """Create a studio; returns its id ("1", "2", ...). `code` is kept but not exposed:
         Stash's Studio type has no such field."""
         return self.store.add_entity("studio", name, _code=code)
+
+    def set_studio_image(self, studio_id: str, image: bytes | None) -> None:
+        """Give a studio an image (JPEG bytes), served at ``/studio/{id}/image``; ``None``
+        removes it (Stash then serves its placeholder SVG there)."""
+        with self.store.lock:
+            record = self.store.entities["studio"][int(studio_id)]
+            version = (record.get("_image") or (None, 0))[1] + 1
+            record["_image"] = (image, version) if image is not None else None
 
     def add_performer(self, name: str) -> str:
         """Create a performer; returns its id."""
@@ -393,6 +405,14 @@ class _Handler(BaseHTTPRequestHandler):
             return_url = parts.path + (f"?{parts.query}" if parts.query else "")
             return self._send(302, b"", "text/html; charset=utf-8",
                               {"Location": f"/login?returnURL={quote(return_url, safe='')}"})
+        if len(segments) == 3 and segments[0] == "studio" and segments[2] == "image":
+            with stash.store.lock:
+                record = stash.store.entity("studio", segments[1])
+                image = record.get("_image") if record is not None else None
+            if record is not None:
+                if image:
+                    return self._send(200, image[0], "image/jpeg")
+                return self._send(200, _DEFAULT_STUDIO_SVG, "image/svg+xml")
         if len(segments) == 3 and segments[0] == "scene":
             with stash.store.lock:
                 exists = stash.store.get_scene(segments[1]) is not None

@@ -155,6 +155,10 @@ class StashClient:
         """One scene with the fields a sync needs, or ``None`` if it does not exist."""
         return self.execute(queries.FIND_SCENE, {"id": str(scene_id)}).get("findScene")
 
+    def find_studio(self, studio_id: int | str) -> dict[str, Any] | None:
+        """A studio's id, name and image URL, or ``None`` if it does not exist."""
+        return self.execute(queries.FIND_STUDIO, {"id": str(studio_id)}).get("findStudio")
+
     def find_scenes_by_id(self, scene_ids: Sequence[int]) -> list[dict[str, Any]]:
         """The scenes with these ids, with the fields a sync needs, in one request.
 

@@ -14,6 +14,9 @@ groups { group { id name } scene_index }
 
 FIND_SCENE = "query FindScene($id: ID!) { findScene(id: $id) { " + SCENE_FIELDS + " } }"
 
+# A studio's image, for a show filled in from it ('Fill in shows from studios').
+FIND_STUDIO = "query FindStudio($id: ID!) { findStudio(id: $id) { id name image_path } }"
+
 FIND_SCENES = (
     "query FindScenes($filter: FindFilterType, $scene_filter: SceneFilterType) {"
     " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes { " + SCENE_FIELDS + " } } }"

@@ -58,9 +58,12 @@ def test_parse_captured_listing():
 
 def test_parse_captured_sections():
     sections = parse_sections(fixture("library_sections.xml"))
-    assert sections[:3] == [Section("1", "Movies", "movie", ("/storage/movies",), "1605409122"),
-                            Section("2", "TV Shows", "show", ("/storage/tvshows",), "1605461424"),
-                            Section("3", "Music", "artist", ("/storage/music",), "1605413685")]
+    assert sections[:3] == [Section("1", "Movies", "movie", ("/storage/movies",), "1605409122",
+                                    "com.plexapp.agents.imdb"),
+                            Section("2", "TV Shows", "show", ("/storage/tvshows",), "1605461424",
+                                    "com.plexapp.agents.thetvdb"),
+                            Section("3", "Music", "artist", ("/storage/music",), "1605413685", "tv.plex.agents.music")]
+    assert [s.kind for s in sections[:3]] == ["Movies", "TV Shows", "Music"]
 
 
 def test_listings_carry_each_parts_size_and_duration():
@@ -159,3 +162,25 @@ def test_listing_date_is_cut_too_and_empty_listing():
 def test_a_container_without_an_item_is_an_error():
     with pytest.raises(ValueError):
         parse_item(ET.fromstring('<MediaContainer size="0"/>'))
+
+
+def test_an_item_is_read_with_the_fields_of_its_own_type():
+    episode = ET.fromstring('<MediaContainer><Video ratingKey="7" type="episode" librarySectionID="2" title="E" '
+                            'studio="Not an episode field" contentRating="R"><Director tag="D"/><Genre tag="G"/>'
+                            '</Video></MediaContainer>')
+    state = parse_item(episode)
+    assert state.media_type == "episode" and state.media.name == "episode"
+    assert state.scalars["title"] == "E" and state.scalars["contentRating"] == "R" and "studio" not in state.scalars
+    assert state.tags == {"collection": (), "director": ("D",), "label": (), "writer": ()}
+    movie = parse_item(ET.fromstring('<Video ratingKey="8" type="movie" studio="S"/>'))
+    assert movie.media_type == "movie" and movie.scalars["studio"] == "S"
+
+
+def test_sections_know_their_kind_and_what_scenes_become_there():
+    sections = parse_sections(ET.fromstring(
+        '<MediaContainer><Directory key="1" type="movie" title="M" agent="tv.plex.agents.movie"/>'
+        '<Directory key="2" type="movie" title="O" agent="tv.plex.agents.none"/>'
+        '<Directory key="3" type="show" title="T" agent="tv.plex.agents.series"/>'
+        '<Directory key="4" type="artist" title="Music" agent="tv.plex.agents.music"/></MediaContainer>'))
+    assert [(s.kind, s.media.name if s.media else None) for s in sections] == [
+        ("Movies", "movie"), ("Other Videos", "movie"), ("TV Shows", "episode"), ("Music", None)]

@@ -77,3 +77,27 @@ def test_the_movie_vocabulary_is_what_the_movie_path_always_read():
                                 "collection": "Collection", "label": "Label", "writer": "Writer",
                                 "country": "Country"}
     assert MOVIE.numeric == {"year", "userRating"} and MOVIE.ordered_tags == {"actor"}
+
+
+def test_scenes_become_movies_in_movie_sections_and_episodes_in_show_sections():
+    from plex.media_types import scene_media
+
+    assert scene_media("movie") is MOVIE and scene_media("show") is EPISODE
+    assert scene_media("artist") is None and scene_media("photo") is None
+
+
+def test_library_kinds_as_plex_names_them():
+    from plex.media_types import library_kind
+
+    assert library_kind("movie", "tv.plex.agents.movie") == "Movies"
+    assert library_kind("movie", "com.plexapp.agents.imdb") == "Movies"
+    assert library_kind("movie", "tv.plex.agents.none") == "Other Videos"
+    assert library_kind("movie", "com.plexapp.agents.none") == "Other Videos"
+    assert library_kind("movie", "") == "Other Videos"
+    assert library_kind("show", "tv.plex.agents.series") == "TV Shows"
+    assert (library_kind("artist"), library_kind("photo")) == ("Music", "Photos")
+
+
+def test_episodes_have_no_cast_studio_genres_or_year_of_ours():
+    assert not {"actor", "genre"} & set(EPISODE.tags)
+    assert not {"studio", "tagline", "year"} & set(EPISODE.scalars)

@@ -196,3 +196,29 @@ def test_an_index_without_section_types_is_rebuilt_empty(data_dir):
         assert [p.section_type for p in idx.lookup("/m/x.mkv")] == ["movie"]
     finally:
         idx.close()
+
+
+def test_the_index_stores_each_items_media_type(index):
+    index.add([item("10", "/m/a/film.mkv"),
+               ListedItem("20", "2", ("/tv/show/s01e01.mkv",), {}, (), (), "episode")])
+    assert [p.media_type for p in index.lookup("/m/a/film.mkv")] == ["movie"]
+    assert [(p.section_type, p.media_type) for p in index.lookup("/tv/show/s01e01.mkv")] == [("show", "episode")]
+
+
+def test_an_index_without_item_types_is_rebuilt_empty(data_dir):
+    import os
+    import sqlite3
+
+    # The layout with section types only (user_version 3): dropped, never read as movies.
+    old = sqlite3.connect(os.path.join(data_dir, DB_FILE))
+    old.executescript("CREATE TABLE parts (path_key TEXT NOT NULL, name_key TEXT NOT NULL, path TEXT NOT NULL,"
+                      " rating_key TEXT NOT NULL, section_id TEXT NOT NULL, size INTEGER, duration INTEGER,"
+                      " section_type TEXT NOT NULL);"
+                      "INSERT INTO parts VALUES ('/tv/x.mkv', 'x.mkv', '/tv/x.mkv', '10', '1', 5, 6, 'show');"
+                      "PRAGMA user_version = 3;")
+    old.close()
+    idx = PathIndex(data_dir, case_insensitive=False, signature=SIG)
+    try:
+        assert idx.lookup("/tv/x.mkv") == []
+    finally:
+        idx.close()

@@ -85,8 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Your X-Plex-Token (Plex Web: Get Info → View XML, the token at the end of the URL). "
             "Required. Never logged. Example: AbCdEfGh1234567890xy"),
     Setting("plex_libraries", "plex_libraries", "Plex libraries", "STRING",
-            "Plex library names to search, separated by commas. Default: empty (every movie library). "
-            "Example: Movies, Stash"),
+            "Plex libraries to sync into, by name, separated by commas: Movies, Other Videos or TV Shows "
+            "libraries (in TV Shows, scenes are episodes). Default: empty (every Movies and Other Videos "
+            "library; name a TV Shows library to use it). Example: Movies, Stash Scenes"),
     Setting("path_mappings", "path_mappings", "Path mappings", "STRING",
             "How a Stash file path becomes the Plex path of the same file: 'stash prefix => plex prefix', "
             "several separated by ';'; the longest matching prefix wins. Default: empty (same paths). "
@@ -106,6 +107,9 @@ SETTINGS: tuple[Setting, ...] = (
     _toggle("poster (scene cover)", "sync_poster"),
     Setting("sync_tagline", "sync_tagline", "Studio code as tagline", "BOOLEAN",
             "Tick to write the scene's studio code (e.g. ABC-123) into Plex's tagline. Default: unticked."),
+    Setting("sync_show_fields", "sync_show_fields", "Fill in shows from studios", "BOOLEAN",
+            "TV Shows libraries: tick to give a show whose episodes are all Stash scenes of one studio that "
+            "studio's name, genres from its scenes' tags and the studio's image as poster. Default: unticked."),
     Setting("sync_title_sort", "sync_title_sort", "Sort by the exact title", "BOOLEAN",
             "Tick to set Plex's sort title to the Stash title, so Plex does not drop a leading 'The' or 'A'. "
             "Default: unticked."),
@@ -210,6 +214,7 @@ class PlexSyncConfig(BaseModel):
     sync_collections: bool = True
     sync_poster: bool = True
     sync_tagline: bool = False
+    sync_show_fields: bool = False
     sync_title_sort: bool = False
     tag_exclude: tuple[str, ...] = ()
     max_tags: int = Field(default=0, ge=0, le=10_000)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 PUSH_SCENE = "push_scene"
 #: One watch-state pass (plays, resume points, ratings between Plex and Stash; issue 11).
 SYNC_WATCH_STATE = "sync_watch_state"
+#: Fill in a TV show from the studio of its episodes' scenes (issue 12): key ``show_<ratingKey>``.
+FILL_SHOW = "fill_show"
 #: The subject of the one watch-state job: its key is ``watch_state``.
 WATCH_STATE_SUBJECT = "state"
 
@@ -47,6 +49,8 @@ KINDS: dict[str, JobKind] = {
     PUSH_SCENE: JobKind(PUSH_SCENE, "scene"),
     # A pass reads everything fresh, so it covers every pass queued before it began.
     SYNC_WATCH_STATE: JobKind(SYNC_WATCH_STATE, "watch"),
+    # A run reads the show's episodes and scenes fresh, so it covers every earlier job of the show.
+    FILL_SHOW: JobKind(FILL_SHOW, "show"),
 }
 
 
@@ -105,6 +109,18 @@ def watch_state_job(update_type: str, data: dict[str, Any] | None = None) -> dic
     }
 
 
+def fill_show_job(section_id: str, show_key: str, update_type: str = "episode_written") -> dict[str, Any]:
+    """Fill in show ``show_key`` of section ``section_id`` from its studio; no scene of its own."""
+    return {
+        "kind": FILL_SHOW,
+        "scene_id": None,
+        "update_type": update_type,
+        "data": {"section": str(section_id), "show": str(show_key)},
+        "enqueued_at": time.time(),
+        "job_key": _key(FILL_SHOW, show_key),
+    }
+
+
 def due_at(job: dict[str, Any]) -> float:
     """When the job may run (epoch seconds); 0 for a job that never failed."""
     return float(job.get("next_retry_at") or 0)
@@ -120,6 +136,8 @@ def describe(job: dict[str, Any]) -> str:
     kind = kind_of(job)
     if kind == SYNC_WATCH_STATE:
         return "Watch-state pass"
+    if kind == FILL_SHOW:
+        return f"Show {(job.get('data') or {}).get('show')}"
     return f"Scene {job.get('scene_id')}" + ("" if kind == PUSH_SCENE else f" ({kind})")
 
 

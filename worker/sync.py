@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from plex.client import PlexConnection
-from plex.desired import DesiredMetadata, sync_fingerprint
+from plex.desired import DesiredMetadata, fit_to_media, sync_fingerprint
 from plex.diff import EditParams, edit_params, edit_request, request_changes
 from plex.exceptions import PermanentError, PlexNotFound, StashRejected, StashUnavailable
 from plex.item_state import PlexItemState
 from plex.library import PlexLibrary
 from plex.matcher import Match, Matcher, StashFile
-from plex.media_types import MOVIE
 from plex.path_index import PathIndex, index_signature
 from plex.paths import is_under, map_path, normalize, parent, same_file, stash_paths_for
 from shared.defaults import (
@@ -28,10 +27,11 @@ from shared.defaults import (
 )
 from shared.log import create_logger
 from stash.client import StashAuthError, StashConnection, StashError, StashUnreachable
-from worker.jobs import PUSH_SCENE, is_due, kind_of
 from worker.item_batch import ItemBatch
+from worker.jobs import PUSH_SCENE, fill_show_job, is_due, kind_of
 from worker.mapping import desired_metadata
 from worker.pool import Deferred, KeyLocks, pool_size
+from worker.queue import enqueue
 from worker.scene_batch import Cover, SceneBatch, SceneSource, batch_ids
 from worker.sync_state import SyncRecord, SyncRecords, SyncState
 
@@ -117,6 +117,10 @@ class _Written:
     match: Match
     request: EditParams
     upload: bool
+    #: Labels of the fields the scene has that the item's type lacks (e.g. studio on an episode).
+    not_applicable: tuple[str, ...] = ()
+    #: The episode's show ("" for a movie).
+    show_key: str = ""
 
 
 class SceneSync:
@@ -145,6 +149,11 @@ class SceneSync:
         self._expected_scenes: set[int] = set()
         #: (job key, when its scene was read) of the last job run.
         self._last_read: tuple[str, float] | None = None
+        #: (media type, field label) already reported as not applicable in this drain.
+        self._told_not_applicable: set[tuple[str, str]] = set()
+        #: Shows whose fill this drain queued ('Fill in shows from studios').
+        self._shows_queued: set[str] = set()
+        self.data_dir = data_dir
 
     # -- hooks for the drain ------------------------------------------------------------
 
@@ -166,7 +175,9 @@ class SceneSync:
         """List every configured section into the index; returns the item count."""
         total = 0
         for section in self.plex.sections():
-            total += self.index.replace_section(section.id, self.plex.list_section(section.id))
+            if section.media is not None:
+                total += self.index.replace_section(section.id, self.plex.list_section(section.id,
+                                                                                      media=section.media))
         log_debug(f"Indexed {total} Plex items")
         return total
 
@@ -239,6 +250,10 @@ class SceneSync:
             with self.item_locks.hold(fresh.rating_key):
                 written = self._write(plan, fresh, self.items.load(fresh.rating_key))
         match, request, upload = written.match, written.request, written.upload
+        self._tell_not_applicable(match.media_type, written.not_applicable)
+        if written.show_key:
+            # The scene changed since its last sync (tags too, which its episode lacks but its show takes).
+            self._queue_show_fill(match.section_id, written.show_key)
         desired = plan.desired
         self.state.put(SyncRecord(plan.scene_id, match.rating_key, plan.fingerprint, plan.poster_sha,
                                   {k: desired.tags[k] for k in desired.shared_kinds if k in desired.tags}))
@@ -254,8 +269,12 @@ class SceneSync:
         record = plan.record
         if record and record.rating_key != match.rating_key:
             record = None  # a different item now: nothing of ours is on it
-        changes = edit_params(current, plan.desired, lock=self.config.lock_fields,
-                              owned_before=record.owned if record else {}, media=MOVIE)
+        # The loaded item's own type decides its fields (an episode has no studio or genres).
+        media = current.media
+        desired, not_applicable = fit_to_media(plan.desired, media)
+        match = replace(match, media_type=media.name)
+        changes = edit_params(current, desired, lock=self.config.lock_fields,
+                              owned_before=record.owned if record else {}, media=media)
         poster = plan.poster
         upload = poster is not None and (record is None or record.poster_sha != plan.poster_sha
                                              or not current.has_poster)
@@ -264,10 +283,26 @@ class SceneSync:
         if upload:
             assert poster is not None
             self.plex.upload_poster(match.rating_key, poster)
-        request = edit_request(MOVIE, match.rating_key, changes, lock=self.config.lock_fields, poster_uploaded=upload)
+        request = edit_request(media, match.rating_key, changes, lock=self.config.lock_fields, poster_uploaded=upload)
         if request:
             self.plex.send_edit(current.section_id or match.section_id, request)
-        return _Written(match, request, upload)
+        return _Written(match, request, upload, not_applicable, current.show_key)
+
+    def _queue_show_fill(self, section_id: str, show_key: str) -> None:
+        """'Fill in shows from studios': once per show per drain, a job behind the scenes
+        already queued (only in a real drain: a dry run queues nothing)."""
+        if not self.config.sync_show_fields or self._queue is None or show_key in self._shows_queued:
+            return
+        self._shows_queued.add(show_key)
+        enqueue(self.data_dir, fill_show_job(section_id, show_key))
+
+    def _tell_not_applicable(self, media_type: str, labels: tuple[str, ...]) -> None:
+        """One info line per drain for the fields an item type lacks: not an error, nothing to fix."""
+        new = [label for label in labels if (media_type, label) not in self._told_not_applicable]
+        if not new:
+            return
+        self._told_not_applicable.update((media_type, label) for label in new)
+        log_info(f"Not applicable to {media_type}s, so not sent to Plex: {', '.join(new)}")
 
     # -- steps -------------------------------------------------------------------------
 

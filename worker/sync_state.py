@@ -25,6 +25,8 @@ CREATE INDEX IF NOT EXISTS scenes_rating_key ON scenes (rating_key);
 CREATE TABLE IF NOT EXISTS scans (folder_key TEXT PRIMARY KEY, scanned_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS misses (
     scene_id INTEGER PRIMARY KEY, token TEXT NOT NULL, message TEXT NOT NULL, missed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS shows (
+    rating_key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, poster_sha TEXT, filled_at REAL NOT NULL);
 """
 
 _COLUMNS = "scene_id, rating_key, fingerprint, poster_sha, owned, synced_at"
@@ -80,6 +82,17 @@ class SyncState:
              json.dumps({k: list(v) for k, v in record.owned.items()}, ensure_ascii=False),
              record.synced_at or time.time()),
         )
+
+    def show(self, rating_key: str) -> tuple[str, str | None] | None:
+        """(fingerprint, poster hash) of what the last fill of a TV show wrote, or ``None``."""
+        row = self._conn.execute("SELECT fingerprint, poster_sha FROM shows WHERE rating_key = ?",
+                                 (str(rating_key),)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def put_show(self, rating_key: str, fingerprint: str, poster_sha: str | None) -> None:
+        """Record a fill of a TV show from its studio."""
+        self._conn.execute("INSERT OR REPLACE INTO shows VALUES (?, ?, ?, ?)",
+                           (str(rating_key), fingerprint, poster_sha, time.time()))
 
     def owner(self, rating_key: str) -> int | None:
         """The scene whose metadata PlexSync last wrote to this Plex item, if any."""
