@@ -75,7 +75,8 @@ def test_index_is_a_stash_plugin_source(built):
     manifest = yaml.safe_load((ROOT / "plexsync.yml").read_text(encoding="utf-8"))
     assert package["id"] == "plexsync"
     assert package["name"] == manifest["name"]
-    assert str(package["version"]) == str(manifest["version"]) == built.version
+    assert str(package["version"]) == built.version
+    assert re.fullmatch(re.escape(str(manifest["version"])) + r"\+g[0-9a-f]{4,}(\.dirty)?", built.version)
     assert package["date"] == DATE
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", package["date"])
     assert package["path"] == "plexsync.zip"
@@ -93,8 +94,29 @@ def test_build_is_reproducible(built, tmp_path):
     assert again.sha256 == built.sha256
 
 
-def test_date_defaults_to_source_date_epoch_or_now():
-    assert builder.build_date(None, {"SOURCE_DATE_EPOCH": "1700000000"}) == "2023-11-14 22:13:20"
+def test_make_package_twice_from_one_commit_gives_identical_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    one = builder.build(tmp_path / "one")
+    two = builder.build(tmp_path / "two")
+    assert one.zip_path.read_bytes() == two.zip_path.read_bytes()
+    assert one.index_path.read_bytes() == two.index_path.read_bytes()
+    # The date and version come from HEAD, not from the clock.
+    epoch, short = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct %h"], capture_output=True,
+                                  text=True, check=True, timeout=30).stdout.split()
+    assert one.date == builder.build_date(None, {}, commit_epoch=int(epoch))
+    assert one.version.startswith(f"{builder.manifest_fields((ROOT / 'plexsync.yml').read_text())['version']}+g{short}")
+
+
+def test_version_names_the_commit():
+    commit = builder.Commit(1700000000, "1a2b3c4", dirty=False)
+    assert builder.package_version("0.1.0", commit) == "0.1.0+g1a2b3c4"
+    assert builder.package_version("0.1.0", builder.Commit(1, "1a2b3c4", dirty=True)) == "0.1.0+g1a2b3c4.dirty"
+    assert builder.package_version("0.1.0", None) == "0.1.0"
+
+
+def test_date_defaults_to_source_date_epoch_or_the_commit_or_now():
+    assert builder.build_date(None, {"SOURCE_DATE_EPOCH": "1700000000"}, commit_epoch=5) == "2023-11-14 22:13:20"
+    assert builder.build_date(None, {}, commit_epoch=1700000000) == "2023-11-14 22:13:20"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", builder.build_date(None, {}))
     with pytest.raises(builder.BuildError):
         builder.build_date("yesterday")
