@@ -62,6 +62,11 @@ class StashServer:
         self._port: int | None = None
         self._down = False
 
+    def drop_schema_fields(self, *names: str) -> None:
+        """Serve a schema without ``"Type.field"`` names (a Stash that renamed or dropped
+        them), for the compatibility check's tests; introspection shows the same."""
+        self.executor = Executor(self.store, dropped=names)
+
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> "StashServer":
         """Bind and serve in a daemon thread; returns self."""
