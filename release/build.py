@@ -51,7 +51,14 @@ INDEX_NAME = "index.yml"
 #: Files at the top of the plugin folder (missing one is an error).
 REQUIRED_FILES = (f"{PLUGIN_ID}.yml", f"{PLUGIN_ID}.py", "requirements.txt")
 #: Included when present.
-OPTIONAL_FILES = ("README.md", "LICENSE")
+OPTIONAL_FILES = ("LICENSE",)
+#: The user's guide: ``release/USER_README.md`` with its ``<!-- include: NAME -->`` lines
+#: filled in from the repository README (one source for install steps, settings, tasks
+#: and the error table), as ``README.md`` in the zip.
+USER_README_TEMPLATE = Path("release") / "USER_README.md"
+USER_README_NAME = "README.md"
+_INCLUDE = re.compile(r"^<!-- include: ([a-z-]+) -->$", re.MULTILINE)
+_MARKER = re.compile(r"^<!-- (user:[a-z-]+|settings):(start|end) -->\n", re.MULTILINE)
 #: The Python packages plexsync.py imports at run time.
 PACKAGES = ("plugin", "worker", "plex", "stash", "validation", "shared", "reconciliation")
 
@@ -105,16 +112,34 @@ def plugin_files(root: Path = ROOT) -> list[tuple[str, Path]]:
     return sorted(files.items())
 
 
-def build_zip(files: list[tuple[str, Path]]) -> bytes:
+def _section(readme: str, name: str) -> str:
+    """The text between ``<!-- user:NAME:start -->`` and its end marker (``settings``: the
+    settings table's markers)."""
+    tag = "settings" if name == "settings" else f"user:{name}"
+    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
+    if start not in readme or end not in readme:
+        raise BuildError(f"README.md has no {start} … {end} section for the user's README")
+    return readme.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def user_readme(template: str, readme: str) -> str:
+    """The user's README (pure): each include line replaced by that README section,
+    without the section markers."""
+    text = _INCLUDE.sub(lambda m: _section(readme, m.group(1)), template)
+    return _MARKER.sub("", text)
+
+
+def build_zip(files: list[tuple[str, Path | bytes]]) -> bytes:
     """The zip's bytes: entries in the given order, fixed time and mode, deflated."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name, path in files:
+        for name, source in files:
             info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
             info.create_system = _UNIX
             info.external_attr = FILE_MODE << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes(), compresslevel=9)
+            data = source if isinstance(source, bytes) else source.read_bytes()
+            archive.writestr(info, data, compresslevel=9)
     return buffer.getvalue()
 
 
@@ -231,11 +256,19 @@ def _write(path: Path, data: bytes) -> None:
 
 def build(out_dir: Path, *, root: Path = ROOT, date: str | None = None) -> Built:
     """Write ``plexsync.zip`` and ``index.yml`` into ``out_dir``."""
-    files = plugin_files(root)
+    runtime = plugin_files(root)
+    for source in (root / USER_README_TEMPLATE, root / "README.md"):
+        if not source.is_file():
+            raise BuildError(f"{source} is missing (the user's README is made from it)")
+    guide = user_readme((root / USER_README_TEMPLATE).read_text(encoding="utf-8"),
+                        (root / "README.md").read_text(encoding="utf-8"))
+    entries: list[tuple[str, Path | bytes]] = [*runtime, (USER_README_NAME, guide.encode("utf-8"))]
+    files = sorted(entries, key=lambda entry: entry[0])
     data = build_zip(files)
     sha256 = hashlib.sha256(data).hexdigest()
     fields = manifest_fields((root / f"{PLUGIN_ID}.yml").read_text(encoding="utf-8"))
-    commit = head_commit(root, tuple(dict.fromkeys(name.split("/", 1)[0] for name, _ in files)))
+    sources = (*dict.fromkeys(name.split("/", 1)[0] for name, _ in files), USER_README_TEMPLATE.as_posix())
+    commit = head_commit(root, sources)
     when = build_date(date, commit_epoch=commit.epoch if commit else None)
     version = package_version(fields["version"], commit)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,7 @@ def test_zip_holds_exactly_what_runs_in_stash(built):
                      "plugin/deps.py", "worker/sync.py", "plex/client.py", "stash/client.py",
                      "validation/config.py", "shared/log.py", "reconciliation/__init__.py"):
         assert required in names
-    if (ROOT / "README.md").exists():
-        assert "README.md" in names
+    assert "README.md" in names  # the user's guide, made from release/USER_README.md
     # Every module of every runtime package is there …
     for package in builder.PACKAGES:
         for source in (ROOT / package).rglob("*.py"):
@@ -52,7 +51,8 @@ def test_zip_holds_exactly_what_runs_in_stash(built):
                 assert source.relative_to(ROOT).as_posix() in names
     # … and nothing that is not needed at run time.
     tops = {name.split("/", 1)[0] for name in names}
-    assert tops <= set(builder.PACKAGES) | set(builder.REQUIRED_FILES) | set(builder.OPTIONAL_FILES)
+    assert tops <= (set(builder.PACKAGES) | set(builder.REQUIRED_FILES) | set(builder.OPTIONAL_FILES)
+                    | {builder.USER_README_NAME})
     for name in names:
         assert "__pycache__" not in name and not name.endswith((".pyc", ".pyo"))
         assert not name.startswith(("tests/", "sandbox/", "bench/", "release/", ".venv/", "dist/", "."))
@@ -65,7 +65,33 @@ def test_zip_entries_have_fixed_times_and_readable_modes(built):
             assert info.create_system == 3
             # Stash creates each file with the entry's mode: it must be a readable file.
             assert info.external_attr >> 16 == 0o100644
-            assert archive.read(info) == (ROOT / info.filename).read_bytes()
+            if info.filename != builder.USER_README_NAME:
+                assert archive.read(info) == (ROOT / info.filename).read_bytes()
+
+
+def test_the_zip_carries_the_users_readme(built):
+    with zipfile.ZipFile(built.zip_path) as archive:
+        guide = archive.read(builder.USER_README_NAME).decode("utf-8")
+    manifest = yaml.safe_load((ROOT / "plexsync.yml").read_text(encoding="utf-8"))
+    for key, setting in manifest["settings"].items():
+        assert f"| {setting['displayName']} | `{key}` |" in guide, setting["displayName"]
+    for task in manifest["tasks"]:
+        assert f"| {task['name']} |" in guide, task["name"]
+    # Installing from nothing, Docker included, and what to do when things go wrong.
+    for words in ("Add Source", "/root/.stash/plugins", "image: stashapp/stash", "Path mappings", "%USERPROFILE%",
+                  "Don't install Python packages", "| Error (type in *DLQ: show*) |", "Stash v0.27.0 or newer"):
+        assert words in guide, words
+    # It is the user's README: no developer commands, no leftover markers.
+    assert not re.search(r"\bmake\b", guide), re.search(r".{40}\bmake\b.{40}", guide)
+    assert "<!--" not in guide
+    assert "## Development" not in guide
+
+
+def test_the_users_readme_is_filled_from_the_repository_readme():
+    readme = "<!-- user:install:start -->\nsteps\n<!-- user:install:end -->\n<!-- settings:start -->\n|t|\n<!-- settings:end -->\n"
+    assert builder.user_readme("# G\n<!-- include: install -->\n<!-- include: settings -->\n", readme) == "# G\nsteps\n|t|\n"
+    with pytest.raises(builder.BuildError, match="user:tasks"):
+        builder.user_readme("<!-- include: tasks -->\n", readme)
 
 
 def test_index_is_a_stash_plugin_source(built):
