@@ -18,6 +18,13 @@ import sys
 # packages win over same-named folders of other plugins that Stash adds via
 # PYTHONPATH (the plugins folder).
 
+try:
+    import fcntl  # noqa: F401  (the hook and tasks import it anyway: no cost here)
+except ImportError:  # Windows: PlexSync's file locks on msvcrt instead
+    from shared import fcntl_compat
+
+    fcntl_compat.install()
+
 #: Set once a hook has answered: the process may then end without tearing down.
 _hook_answered = False
 
