@@ -126,3 +126,14 @@ def test_the_folder_is_found_from_the_stash_dir_or_the_environment(tmp_path, mon
     assert use_private_packages(str(tmp_path / "absent")) is False
     assert use_private_packages(str(tmp_path)) is True and use_private_packages(str(tmp_path)) is True
     assert sys.path == ["/plugin", str(tmp_path), "/usr/lib/python3.11"]
+
+
+def test_the_command_line_uses_the_folder_of_its_data_dir(tmp_path, monkeypatch):
+    import argparse
+
+    from plugin.cli import _use_private_packages
+
+    (tmp_path / "python-packages").mkdir()
+    monkeypatch.setattr(sys, "path", ["/plugin"])
+    _use_private_packages(argparse.Namespace(data_dir=str(tmp_path)))
+    assert sys.path == ["/plugin", str(tmp_path / "python-packages")]
