@@ -88,6 +88,17 @@ def test_status_installs_the_packages_then_a_save_syncs(tmp_path):
             assert drain.ok, (drain.error, drain.logs)
             assert not any("Installing" in m for m in drain.messages("i"))
             assert sb.plex_item(scene)["title"] == "Installed on a managed Python"
+
+            # A plugin update with other pins: the folder's stamp no longer matches, the
+            # next task reinstalls (and the one after does not).
+            current = (folder / STAMP_FILE).read_text()
+            (folder / STAMP_FILE).write_text("cpython-311 made-from-older-requirements\n")
+            again = runner.run_task("Status")
+            assert again.ok, (again.error, again.logs)
+            assert any(m.startswith("Installed PlexSync's Python packages") for m in again.messages("i")), again.logs
+            assert (folder / STAMP_FILE).read_text() == current
+            third = runner.run_task("DLQ: show")
+            assert third.ok and not any("Install" in m for m in third.messages("i")), third.logs
         finally:
             runner.close()
         # Nothing written into the plugin's own folder (an update would delete it).
