@@ -173,8 +173,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Tick to log every step at debug level. Default: unticked."),
     Setting("install_packages", "no_package_install", "Don't install Python packages", "BOOLEAN",
             "When Stash's Python lacks a package PlexSync needs, a task installs the pinned ones into "
-            "'python-packages' in PlexSync's data folder (never into Stash's Python). Tick to install them "
-            "yourself instead. Default: unticked (installed for you).", inverted=True),
+            "'python-packages' in PlexSync's default data folder (in Stash's config folder), never into Stash's "
+            "Python. Tick to install them yourself instead. Default: unticked (installed for you).", inverted=True),
 )
 
 SETTING_BY_FIELD = {s.field: s for s in SETTINGS}
