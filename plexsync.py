@@ -18,6 +18,13 @@ import sys
 # packages win over same-named folders of other plugins that Stash adds via
 # PYTHONPATH (the plugins folder).
 
+try:
+    import fcntl  # noqa: F401  (the hook and tasks import it anyway: no cost here)
+except ImportError:  # Windows: PlexSync's file locks on msvcrt instead
+    from shared import fcntl_compat
+
+    fcntl_compat.install()
+
 #: Set once a hook has answered: the process may then end without tearing down.
 _hook_answered = False
 
@@ -45,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         log_error(f"PlexSync: {exc}")
         return respond(error=str(exc))
 
+    # Packages a task installed into the private folder serve every later run (one isdir).
+    from shared.python_packages import packages_dir, use_private_packages
+
+    connection = document.get("server_connection")
+    stash_dir = connection.get("Dir") if isinstance(connection, dict) else None
+    packages_folder = packages_dir(stash_dir if isinstance(stash_dir, str) and stash_dir else None)
+    use_private_packages(packages_folder)
+
     given = document.get("args")
     args = given if isinstance(given, dict) else {}
     mode = args.get("mode") or ("hook" if "hookContext" in args else "")
@@ -57,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from plugin.deps import dependency_problem, import_error_problem
 
-    problem = dependency_problem()
+    problem = dependency_problem(packages_folder=packages_folder,
+                                 install_allowed=lambda: _install_allowed(connection))
     if problem is None:
         try:
             from plugin.tasks import handle_task
@@ -71,6 +87,23 @@ def main(argv: list[str] | None = None) -> int:
             problem = describe_unexpected(exc)
     log_error(problem)
     return respond(error=problem)
+
+
+def _install_allowed(connection: object) -> bool:
+    """Whether *Don't install Python packages* is unticked (asked of Stash only when a
+    package is missing; when Stash cannot say, the default — install — holds)."""
+    from plugin.deps import NO_INSTALL_KEY
+    from stash.client import StashClient, StashConnection, StashError
+
+    if not isinstance(connection, dict):
+        return True
+    try:
+        settings = StashClient(StashConnection.from_server_connection(connection)).plugin_settings()
+    except (StashError, ValueError):
+        return True
+    value = settings.get(NO_INSTALL_KEY)
+    ticked = value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
+    return not ticked
 
 
 def exit_process(code: int) -> None:

@@ -322,6 +322,17 @@ def failed(mode: str, output: Any) -> bool:
     return False
 
 
+def _use_private_packages(ns: argparse.Namespace) -> None:
+    """The packages a task installed for Stash serve the command line too: in the
+    ``--data-dir`` folder's ``python-packages``, else where Stash's runs put them."""
+    from shared.python_packages import FOLDER_NAME, packages_dir, use_private_packages
+
+    given = getattr(ns, "data_dir", None)
+    if given and use_private_packages(os.path.join(os.path.abspath(os.path.expanduser(given)), FOLDER_NAME)):
+        return
+    use_private_packages(packages_dir(os.path.expanduser(DEFAULT_STASH_DIR)))
+
+
 def run(ns: argparse.Namespace) -> int:
     """Run the parsed command; returns the exit code."""
     from plugin.deps import dependency_problem, import_error_problem
@@ -329,6 +340,7 @@ def run(ns: argparse.Namespace) -> int:
 
     log_warn, log_error = create_logger("cli")[3:]
     route_warnings()
+    _use_private_packages(ns)
     problem = dependency_problem(in_stash=False)
     if problem:
         log_error(problem)

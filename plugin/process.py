@@ -92,6 +92,9 @@ def run(ctx: TaskContext) -> dict[str, Any]:
 
     config = ctx.config
     maybe_auto_purge(ctx.data_dir, config.dlq_retention_days)
+    from plugin.compatibility import maybe_check
+
+    maybe_check(ctx)  # once a day: did a Stash upgrade drop a field we use?
     _adopt_stray_jobs(ctx)
     sync = SceneSync(config, ctx.stash, ctx.data_dir)
     watch = WatchStateHandler(config, ctx.stash, ctx.data_dir)

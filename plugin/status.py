@@ -111,6 +111,10 @@ def run(ctx: TaskContext) -> dict[str, Any]:
                 log_info(f"  library '{section['title']}': {section['items']} items ({section['kind']})")
         else:
             log_error(f"Plex: not usable — {plex['error']}")
+    from plugin import compatibility
+
+    report["compatibility"] = compatibility.check(ctx, ask_plex=False,
+                                                  plex_version=report.get("plex", {}).get("version"))
 
     if not os.path.isdir(ctx.data_dir):  # Status only looks: it creates nothing
         report["no_data"] = True

@@ -6,20 +6,32 @@
 3. Full sync from Stash's task menu; new files get a Plex scan and are retried.
 4. Edit a few scenes in Stash: the save fires the hook, the hook queues the scene
    and asks Stash to run *Process queue*, which writes to Plex.
-5. Print Plex before/after and the figures.
+5. Print each edited scene's Plex item just before the edit and after it: every field
+   the edit changed in full (never cut short), the others named as unchanged; then the
+   figures.
 6. Watch state both ways: a play made in Plex (plexapi's ``markPlayed``) and one added in
    Stash (GraphQL ``sceneAddPlay``), then the task *Sync watch state*: the Plex play is a
    Stash play at Plex's time, the Stash play one more Plex play, and a second pass moves
    nothing back.
 
-Exits non-zero when an expectation fails.
+Exits non-zero when an expectation fails (every file synced, each edit visible in
+Plex and changing nothing else, an empty dead-letter queue, plays moved once each way),
+after printing one ``FAILED:`` line per failed expectation.
+
+    python -m sandbox.demo [--scenes N] [--setting key=value ...]
+
+``--setting`` configures the plugin further, as a user would in Stash (e.g.
+``--setting skip_title=true``: the title edit then never reaches Plex, and the demo
+says so and fails).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -29,31 +41,85 @@ from sandbox.harness import Sandbox
 from sandbox.library import SceneSpec
 
 SCENES = 300
-WIDTH = 34
 
 
-def _short(value: Any, width: int = WIDTH) -> str:
+def _text(value: Any) -> str:
+    """A field's value in full (lists joined, line breaks shown), never cut short."""
     text = ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
-    text = text.replace("\n", "⏎")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text.replace("\n", "⏎") or "(empty)"
 
 
-LABELS = {"title": "title", "studio": "studio", "originallyAvailableAt": "date", "userRating": "rating",
-          "genres": "genres", "actors": "actors", "collections": "collections", "poster": "poster"}
+LABELS = {"title": "title", "summary": "summary", "studio": "studio", "originallyAvailableAt": "date",
+          "userRating": "rating", "genres": "genres", "actors": "actors", "collections": "collections",
+          "poster": "poster"}
 
 
-def _row(label: str, before: Any, after: Any) -> str:
-    return f"  {label:<11} {_short(before):<{WIDTH}}  →  {_short(after)}"
+def change_lines(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The lines showing what changed between two snapshots of one Plex item (pure): each
+    changed field before → after in full (list fields also say what was removed and added),
+    then the unchanged fields by name."""
+    lines: list[str] = []
+    unchanged: list[str] = []
+    for key, label in LABELS.items():
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            unchanged.append(label)
+            continue
+        lines.append(f"  {label:<11} {_text(old)}")
+        lines.append(f"  {'':<11} → {_text(new)}")
+        if isinstance(old, list) and isinstance(new, list):
+            removed = [v for v in old if v not in new]
+            added = [v for v in new if v not in old]
+            delta = ", ".join([*(f"-{v}" for v in removed), *(f"+{v}" for v in added)])
+            if delta:
+                lines.append(f"  {'':<11}   ({delta})")
+    if not lines:
+        lines.append("  (nothing changed)")
+    lines.append(f"  unchanged: {', '.join(unchanged)}")
+    return lines
 
 
-def _wait_visible(sb: Sandbox, scene: SceneSpec, check: Any, timeout: float = 60.0) -> float:
-    """Seconds until ``check(plex item)`` holds (the edit is visible in Plex)."""
+def edit_failures(scene_id: str, advertised: str, before: dict[str, Any], after: dict[str, Any],
+                  visible: bool) -> list[str]:
+    """What went wrong with one advertised edit (pure): it must show in Plex, and change
+    only its own field."""
+    failures = []
+    if not visible:
+        failures.append(f"scene {scene_id}: the edit ({advertised}) is not visible in Plex")
+    label = {v: k for k, v in LABELS.items()}.get(advertised, advertised)
+    others = [LABELS[k] for k in LABELS if k != label and before.get(k) != after.get(k)]
+    if others:
+        failures.append(f"scene {scene_id}: the edit ({advertised}) also changed {', '.join(others)}")
+    return failures
+
+
+def _wait_visible(sb: Sandbox, scene: SceneSpec, check: Any, timeout: float = 120.0) -> float | None:
+    """Seconds until ``check(plex item)`` holds (the edit is visible in Plex); ``None`` if
+    it does not once Stash's job queue has run everything the save queued."""
+    assert sb.runner is not None
+    runner = sb.runner
+    idle = threading.Event()
+
+    def wait_idle() -> None:
+        try:
+            runner.wait_for_jobs(timeout=timeout)
+        finally:
+            idle.set()
+
+    waiter = threading.Thread(target=wait_idle, daemon=True)
     started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if check(sb.plex_item(scene)):
-            return time.perf_counter() - started
-        time.sleep(0.01)
-    raise TimeoutError(f"scene {scene.stash_id}: edit not visible in Plex after {timeout:.0f}s")
+    waiter.start()
+    try:
+        while time.perf_counter() - started < timeout:
+            done = idle.is_set()
+            if check(sb.plex_item(scene)):
+                return time.perf_counter() - started
+            if done:
+                return None
+            time.sleep(0.01)
+        return None
+    finally:
+        waiter.join(timeout)
 
 
 def _snapshot(sb: Sandbox, scene: SceneSpec) -> dict[str, Any]:
@@ -153,21 +219,37 @@ def watch_state_act(sb: Sandbox, scenes: list[SceneSpec]) -> list[str]:
     return failures
 
 
-def main() -> int:
-    """Run the demo; exit code 0 when every expectation held."""
+def _setting(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    words = {"true": True, "false": False}
+    return key.strip(), words.get(value.strip().lower(), value.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; exit code 0 when every expectation held, 1 otherwise."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenes", type=int, default=SCENES, help=f"library size (default {SCENES})")
+    parser.add_argument("--setting", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="a further plugin setting (its key as in plexsync.yml)")
+    args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    failures: list[str] = []
     print("PlexSync demo — local Stash and Plex emulators, the real plugin run as Stash runs it\n")
-    with Sandbox(scenes=SCENES, seed=7, unscanned_fraction=0.03, duplicate_name_fraction=0.04) as sb:
+    with Sandbox(scenes=args.scenes, seed=7, unscanned_fraction=0.03, duplicate_name_fraction=0.04,
+                 settings=dict(args.setting)) as sb:
+        assert sb.runner is not None
         world = sb.world
         unscanned = sum(1 for s in world.scenes if not s.scanned)
         print(f"Library: {len(world.scenes)} scenes; Stash paths {world.stash_prefix}/…, Plex paths "
               f"{world.plex_prefix}/… (setting 'Path mappings' = {world.mapping_setting!r}); "
               f"{unscanned} files Plex has not scanned yet.")
-        samples = [s for s in world.scenes if s.scanned and not s.bare and s.tags and s.performers][:3]
-        before = {s.stash_id: _snapshot(sb, s) for s in samples}
+        if args.setting:
+            print(f"Further settings: {dict(args.setting)}")
 
         # Full sync, as from Stash's task menu.
-        plugin_tasks = {t.name for t in sb.runner.config.tasks} if sb.runner else set()
+        plugin_tasks = {t.name for t in sb.runner.config.tasks}
         sb.plex.reset_requests()
         if "Reconcile: all scenes" in plugin_tasks:
             seconds = _run_task(sb, "Reconcile: all scenes")
@@ -180,50 +262,69 @@ def main() -> int:
         synced = sum(1 for s in world.scenes if sb.plex_item(s).get("locked"))
         print(f"\nFull sync ({how}): {synced}/{len(world.scenes)} Plex items written in {seconds:.1f}s, "
               f"{sum(full_counts.values())} Plex requests, {len(sb.plex.scan_requests)} partial scans asked.")
+        if synced != len(world.scenes):
+            failures.append(f"full sync: {synced} of {len(world.scenes)} Plex items written")
 
-        # Edits in Stash: hooks fire, Stash's job queue runs the drain.
+        # Edits in Stash: hooks fire, Stash's job queue runs the drain. "Before" is the
+        # Plex item just before its edit (after the full sync).
+        samples = [s for s in world.scenes if s.scanned and not s.bare and s.tags and s.performers][:3]
         sb.plex.reset_requests()
         new_title = samples[0].title + " (Director's Cut)"
         dropped_tag = sb.stash.scene(samples[1].stash_id)["tags"][0]
         kept_tags = [t["id"] for t in sb.stash.scene(samples[1].stash_id)["tags"][1:]]
         edits = [
-            (samples[0], {"title": new_title}, lambda item: item["title"] == new_title),
-            (samples[1], {"tag_ids": kept_tags}, lambda item: dropped_tag["name"] not in item["genres"]),
-            (samples[2], {"rating100": 95}, lambda item: item["userRating"] == 9.5),
+            (samples[0], "title", f"title '{new_title}'", {"title": new_title},
+             lambda item: item["title"] == new_title),
+            (samples[1], "genres", f"tag '{dropped_tag['name']}' removed", {"tag_ids": kept_tags},
+             lambda item: dropped_tag["name"] not in item["genres"]),
+            (samples[2], "rating", "rating 95", {"rating100": 95}, lambda item: item["userRating"] == 9.5),
         ]
         hook_times: list[float] = []
         latencies: list[float] = []
-        for scene, fields, visible in edits:
-            saved = time.perf_counter()
+        shown: list[tuple[SceneSpec, str, dict[str, Any], dict[str, Any]]] = []
+        for scene, field, what, fields, visible in edits:
+            before = _snapshot(sb, scene)
             results = sb.edit(scene, **fields)
             hook_times += [r.wall_time for r in results]
-            latencies.append(_wait_visible(sb, scene, visible) + sum(r.wall_time for r in results))
-            sb.runner.wait_for_jobs(timeout=120)
+            seen = _wait_visible(sb, scene, visible)
+            after = _snapshot(sb, scene)
+            if seen is not None:
+                latencies.append(seen + sum(r.wall_time for r in results))
+            failures += edit_failures(scene.stash_id, field, before, after, seen is not None)
+            shown.append((scene, what, before, after))
         edit_counts = sb.plex.request_counts()
 
-        print("\nPlex before → after (after the full sync, Stash edits: a new title on the first scene, "
-              f"tag '{dropped_tag['name']}' removed from the second, rating 95 on the third):")
-        for scene in samples:
-            after = _snapshot(sb, scene)
-            print(f" Scene {scene.stash_id}:")
-            for key, label in LABELS.items():
-                print(_row(label, before[scene.stash_id][key], after[key]))
+        print("\nPlex just before → after each Stash edit:")
+        for scene, what, before, after in shown:
+            print(f" Scene {scene.stash_id} ({what}):")
+            for line in change_lines(before, after):
+                print(line)
 
         writes = sum(v for (method, _route), v in edit_counts.items() if method in ("PUT", "POST"))
         print("\nFigures:")
         print(f"  hooks: median {statistics.median(hook_times) * 1000:.0f} ms per save (Stash waits for this)")
-        print(f"  save → visible in Plex: median {statistics.median(latencies):.2f}s, max {max(latencies):.2f}s")
+        if latencies:
+            print(f"  save → visible in Plex: median {statistics.median(latencies):.2f}s, max {max(latencies):.2f}s")
         print(f"  Plex requests for {len(edits)} edited scenes: {dict(sorted((f'{m} {r}', c) for (m, r), c in edit_counts.items()))}"
               f" ({writes} writes)")
         status = sb.runner.run_task("Status")
         dlq = (status.output or {}).get("dlq", {}) if isinstance(status.output, dict) else {}
         print(f"  dead-letter queue: {dlq or 'empty'}")
+        if not status.ok:
+            failures.append(f"task 'Status' failed: {status.error}")
+        elif dlq:
+            failures.append(f"the dead-letter queue holds {dlq}")
 
         played = [s for s in world.scenes if s.scanned and s not in samples and sb.plex_item(s).get("locked")][:2]
-        failures = watch_state_act(sb, played)
+        if len(played) == 2:
+            failures += watch_state_act(sb, played)
+        else:
+            failures.append("fewer than two synced scenes left for the watch-state act")
         print(f"\ntotal demo time {time.perf_counter() - t0:.1f}s")
     for failure in failures:
         print(f"FAILED: {failure}")
+    if not failures:
+        print("Every expectation held.")
     return 1 if failures else 0
 
 

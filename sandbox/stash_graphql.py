@@ -214,9 +214,13 @@ def _file_fingerprint(video_file, _info, type):
     return next((f["value"] for f in video_file["fingerprints"] if f["type"] == type), None)
 
 
-@functools.lru_cache(maxsize=1)
-def executable_schema() -> GraphQLSchema:
-    """Our subset schema with the emulator's resolvers attached (built once)."""
+@functools.lru_cache(maxsize=4)
+def executable_schema(dropped: tuple[str, ...] = ()) -> GraphQLSchema:
+    """Our subset schema with the emulator's resolvers attached (built once per variant).
+
+    ``dropped``: ``"Type.field"`` names left out, as an older or newer Stash would lack
+    them (introspection and validation then both lack them).
+    """
     schema = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
     resolvers = {
         "Query": {
@@ -248,15 +252,21 @@ def executable_schema() -> GraphQLSchema:
         graphql_type = schema.get_type(type_name)
         for field_name, resolver in fields.items():
             graphql_type.fields[field_name].resolve = resolver
+    for name in dropped:
+        type_name, _, field_name = name.partition(".")
+        graphql_type = schema.get_type(type_name)
+        if graphql_type is None or field_name not in graphql_type.fields:  # type: ignore[union-attr]
+            raise ValueError(f"the emulator's schema has no {name}")
+        del graphql_type.fields[field_name]  # type: ignore[union-attr]
     return schema
 
 
 class Executor:
     """Runs GraphQL requests against a store; parsed+validated documents are cached."""
 
-    def __init__(self, store: StashStore, cache_size: int = 256) -> None:
+    def __init__(self, store: StashStore, cache_size: int = 256, dropped: tuple[str, ...] = ()) -> None:
         self.store = store
-        self.schema = executable_schema()
+        self.schema = executable_schema(tuple(sorted(dropped)))
         self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()

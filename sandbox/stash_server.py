@@ -66,6 +66,11 @@ class StashServer:
         self._port: int | None = None
         self._down = False
 
+    def drop_schema_fields(self, *names: str) -> None:
+        """Serve a schema without ``"Type.field"`` names (a Stash that renamed or dropped
+        them), for the compatibility check's tests; introspection shows the same."""
+        self.executor = Executor(self.store, dropped=names)
+
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> "StashServer":
         """Bind and serve in a daemon thread; returns self."""
@@ -453,6 +458,10 @@ def _cookie(header: str | None, name: str) -> str | None:
 
 # ---- standalone -------------------------------------------------------------------------
 
+#: The standalone emulators pair up: ``--scenes N`` here and ``python -m sandbox.plex_server
+#: --items N`` hold the same N files, Stash under /data/movies and Plex under /media/movies.
+STANDALONE_MAPPING = "/data/movies => /media/movies"
+
 def demo_scenes(count: int, server: StashServer) -> list[str]:
     """Fill `server` with `count` simple scenes (a few studios, performers, tags, groups)."""
     studios = [server.add_studio(f"Studio {i}") for i in range(1, 11)]
@@ -462,7 +471,7 @@ def demo_scenes(count: int, server: StashServer) -> list[str]:
     specs = (
         {
             "title": f"Scene {n}" if n % 7 else "",
-            "files": [f"/data/videos/studio{n % 10 + 1}/scene_{n:06d}.mp4"],
+            "files": [f"/data/movies/Movie {n:06d}/movie-{n:06d}.mkv"],  # the Plex emulator's item n
             "studio_id": studios[n % len(studios)] if n % 5 else None,
             "performer_ids": [performers[n % 50], performers[(n * 7) % 50]] if n % 3 else [],
             "tag_ids": [tags[n % 30], tags[(n * 11) % 30]],
@@ -496,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"API key: {server.api_key}", flush=True)
     print(f"session cookie: {SESSION_COOKIE}={server.new_session()}", flush=True)
     print(f"{args.scenes} scenes ready in {time.perf_counter() - started:.2f}s; Ctrl-C to stop", flush=True)
+    print(f"pairs with `python -m sandbox.plex_server --items {args.scenes}`: set the plugin's "
+          f"'Path mappings' to '{STANDALONE_MAPPING}'", flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -140,3 +140,12 @@ WATCH_INTENT_CLOCK_SLACK_SECONDS = 120
 #: A resume point at or past this fraction of the item is not sent to Plex: Plex would
 #: count it as a play (a history entry nobody made).
 WATCH_PROGRESS_MAX_FRACTION = 0.9
+
+# -- installing the plugin's Python packages ---------------------------------------------------
+
+#: A task that installs PlexSync's missing Python packages (pip into the private folder)
+#: gives up after this many seconds, leaving no half-installed folder behind.
+PACKAGE_INSTALL_TIMEOUT_SECONDS = 300.0
+#: The compatibility check (Stash's schema and version, Plex's version and libraries) runs
+#: in a drain at most this often; Status runs it every time.
+COMPATIBILITY_CHECK_EVERY_SECONDS = 86400.0

@@ -28,7 +28,8 @@ def write_json_atomic(path: str, data: Any) -> None:
     """
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8", opener=private_opener) as fh:
-        os.fchmod(fh.fileno(), 0o600)  # a leftover .tmp keeps its old mode through O_CREAT
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13 (no such modes there)
+            os.fchmod(fh.fileno(), 0o600)  # a leftover .tmp keeps its old mode through O_CREAT
         json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
         fh.flush()
         os.fsync(fh.fileno())

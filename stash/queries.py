@@ -105,3 +105,29 @@ SCENE_SET_RATING = (
     "mutation SceneSetRating($input: SceneUpdateInput!) {"
     " sceneUpdate(input: $input) { id rating100 updated_at } }"
 )
+
+
+# -- what the compatibility check compares with the running Stash -----------------------
+
+#: The oldest Stash these documents work with (scene groups arrived in v0.27.0); the
+#: README and the manifest description say it too.
+MINIMUM_STASH_VERSION = "v0.27.0"
+
+#: Input-object fields PlexSync sends inside variables (stash/client.py builds them), which
+#: no document shows: the compatibility check looks for them too.
+VARIABLE_INPUT_FIELDS: dict[str, tuple[str, ...]] = {
+    "FindFilterType": ("page", "per_page", "sort", "direction"),
+    "SceneFilterType": ("id", "updated_at", "path", "last_played_at"),
+    "IntCriterionInput": ("value", "value2", "modifier"),
+    "TimestampCriterionInput": ("value", "modifier"),
+    "StringCriterionInput": ("value", "modifier"),
+    "SceneUpdateInput": ("id", "rating100"),
+}
+
+
+def documents() -> dict[str, str]:
+    """Every document above by name (the batched play mutation with one scene)."""
+    found = {name: value for name, value in globals().items()
+             if name.isupper() and isinstance(value, str) and value.lstrip().startswith(("query", "mutation"))}
+    found["scene_add_plays_document"] = scene_add_plays_document(1)
+    return found

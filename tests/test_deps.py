@@ -68,7 +68,10 @@ def stash(tmp_path):
     from sandbox.stash_server import StashServer
 
     with StashServer() as server:
-        server.set_plugin_settings(PLUGIN_ID, {"plex_url": "http://127.0.0.1:9", "plex_token": "x" * 20})
+        # Opted out of the install: these tests are about the line a task logs without
+        # the packages (tests/test_package_install.py installs them for real).
+        server.set_plugin_settings(PLUGIN_ID, {"plex_url": "http://127.0.0.1:9", "plex_token": "x" * 20,
+                                               deps.NO_INSTALL_KEY: True})
         yield server
 
 
@@ -105,6 +108,13 @@ def test_the_line_names_the_packages_the_python_and_the_command():
     assert "PythonDepManager" not in deps.install_hint(["pydantic"], in_stash=False)
 
 
+def test_the_opt_out_is_the_setting_stash_shows():
+    from validation.config import SETTING_BY_KEY
+
+    setting = SETTING_BY_KEY[deps.NO_INSTALL_KEY]
+    assert setting.display_name == deps.NO_INSTALL_NAME and setting.inverted and setting.type == "BOOLEAN"
+
+
 def test_import_error_of_our_own_module_says_reinstall():
     line = deps.import_error_problem(ModuleNotFoundError("No module named 'worker.gone'", name="worker.gone"))
     assert "reinstall the plugin" in line
@@ -127,7 +137,10 @@ def test_a_task_with_a_missing_package_logs_one_clear_line(stash, tmp_path, hide
     assert len(errors) == 1, result.logs
     line = errors[0]
     assert line.startswith(f"PlexSync needs the Python package{'s' if ',' in hidden else ''} {named},")
-    assert f"-m pip install -r {ROOT / 'requirements.txt'}" in line and "PythonDepManager" in line
+    folder = tmp_path / "data" / "python-packages"
+    assert f"-m pip install --target {folder} -r {ROOT / 'requirements.txt'}" in line
+    assert "untick 'Don't install Python packages'" in line
+    assert not folder.exists()
     assert result.logs == [("e", line)]                     # nothing else, no traceback
     assert "Traceback" not in result.stderr
     assert result.error == line and result.exit_code == 1  # the {"output", "error"} JSON
@@ -175,7 +188,7 @@ def test_python_dep_manager_failing_still_gives_the_line(stash, tmp_path, hider)
         runner.close()
     assert len(result.messages("e")) == 1
     assert "PythonDepManager could not install them: RuntimeError: pip is not available" in result.error
-    assert "pip install -r" in result.error
+    assert "pip install --target" in result.error
 
 
 def test_the_command_line_says_what_to_install(tmp_path, hider):

@@ -43,8 +43,7 @@ def test_zip_holds_exactly_what_runs_in_stash(built):
                      "plugin/deps.py", "worker/sync.py", "plex/client.py", "stash/client.py",
                      "validation/config.py", "shared/log.py", "reconciliation/__init__.py"):
         assert required in names
-    if (ROOT / "README.md").exists():
-        assert "README.md" in names
+    assert "README.md" in names  # the user's guide, made from release/USER_README.md
     # Every module of every runtime package is there …
     for package in builder.PACKAGES:
         for source in (ROOT / package).rglob("*.py"):
@@ -52,7 +51,8 @@ def test_zip_holds_exactly_what_runs_in_stash(built):
                 assert source.relative_to(ROOT).as_posix() in names
     # … and nothing that is not needed at run time.
     tops = {name.split("/", 1)[0] for name in names}
-    assert tops <= set(builder.PACKAGES) | set(builder.REQUIRED_FILES) | set(builder.OPTIONAL_FILES)
+    assert tops <= (set(builder.PACKAGES) | set(builder.REQUIRED_FILES) | set(builder.OPTIONAL_FILES)
+                    | {builder.USER_README_NAME})
     for name in names:
         assert "__pycache__" not in name and not name.endswith((".pyc", ".pyo"))
         assert not name.startswith(("tests/", "sandbox/", "bench/", "release/", ".venv/", "dist/", "."))
@@ -65,7 +65,33 @@ def test_zip_entries_have_fixed_times_and_readable_modes(built):
             assert info.create_system == 3
             # Stash creates each file with the entry's mode: it must be a readable file.
             assert info.external_attr >> 16 == 0o100644
-            assert archive.read(info) == (ROOT / info.filename).read_bytes()
+            if info.filename != builder.USER_README_NAME:
+                assert archive.read(info) == (ROOT / info.filename).read_bytes()
+
+
+def test_the_zip_carries_the_users_readme(built):
+    with zipfile.ZipFile(built.zip_path) as archive:
+        guide = archive.read(builder.USER_README_NAME).decode("utf-8")
+    manifest = yaml.safe_load((ROOT / "plexsync.yml").read_text(encoding="utf-8"))
+    for key, setting in manifest["settings"].items():
+        assert f"| {setting['displayName']} | `{key}` |" in guide, setting["displayName"]
+    for task in manifest["tasks"]:
+        assert f"| {task['name']} |" in guide, task["name"]
+    # Installing from nothing, Docker included, and what to do when things go wrong.
+    for words in ("Add Source", "/root/.stash/plugins", "image: stashapp/stash", "Path mappings", "%USERPROFILE%",
+                  "Don't install Python packages", "| Error (type in *DLQ: show*) |", "Stash v0.27.0 or newer"):
+        assert words in guide, words
+    # It is the user's README: no developer commands, no leftover markers.
+    assert not re.search(r"\bmake\b", guide), re.search(r".{40}\bmake\b.{40}", guide)
+    assert "<!--" not in guide
+    assert "## Development" not in guide
+
+
+def test_the_users_readme_is_filled_from_the_repository_readme():
+    readme = "<!-- user:install:start -->\nsteps\n<!-- user:install:end -->\n<!-- settings:start -->\n|t|\n<!-- settings:end -->\n"
+    assert builder.user_readme("# G\n<!-- include: install -->\n<!-- include: settings -->\n", readme) == "# G\nsteps\n|t|\n"
+    with pytest.raises(builder.BuildError, match="user:tasks"):
+        builder.user_readme("<!-- include: tasks -->\n", readme)
 
 
 def test_index_is_a_stash_plugin_source(built):
@@ -75,7 +101,8 @@ def test_index_is_a_stash_plugin_source(built):
     manifest = yaml.safe_load((ROOT / "plexsync.yml").read_text(encoding="utf-8"))
     assert package["id"] == "plexsync"
     assert package["name"] == manifest["name"]
-    assert str(package["version"]) == str(manifest["version"]) == built.version
+    assert str(package["version"]) == built.version
+    assert re.fullmatch(re.escape(str(manifest["version"])) + r"\+g[0-9a-f]{4,}(\.dirty)?", built.version)
     assert package["date"] == DATE
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", package["date"])
     assert package["path"] == "plexsync.zip"
@@ -93,8 +120,29 @@ def test_build_is_reproducible(built, tmp_path):
     assert again.sha256 == built.sha256
 
 
-def test_date_defaults_to_source_date_epoch_or_now():
-    assert builder.build_date(None, {"SOURCE_DATE_EPOCH": "1700000000"}) == "2023-11-14 22:13:20"
+def test_make_package_twice_from_one_commit_gives_identical_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    one = builder.build(tmp_path / "one")
+    two = builder.build(tmp_path / "two")
+    assert one.zip_path.read_bytes() == two.zip_path.read_bytes()
+    assert one.index_path.read_bytes() == two.index_path.read_bytes()
+    # The date and version come from HEAD, not from the clock.
+    epoch, short = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct %h"], capture_output=True,
+                                  text=True, check=True, timeout=30).stdout.split()
+    assert one.date == builder.build_date(None, {}, commit_epoch=int(epoch))
+    assert one.version.startswith(f"{builder.manifest_fields((ROOT / 'plexsync.yml').read_text())['version']}+g{short}")
+
+
+def test_version_names_the_commit():
+    commit = builder.Commit(1700000000, "1a2b3c4", dirty=False)
+    assert builder.package_version("0.1.0", commit) == "0.1.0+g1a2b3c4"
+    assert builder.package_version("0.1.0", builder.Commit(1, "1a2b3c4", dirty=True)) == "0.1.0+g1a2b3c4.dirty"
+    assert builder.package_version("0.1.0", None) == "0.1.0"
+
+
+def test_date_defaults_to_source_date_epoch_or_the_commit_or_now():
+    assert builder.build_date(None, {"SOURCE_DATE_EPOCH": "1700000000"}, commit_epoch=5) == "2023-11-14 22:13:20"
+    assert builder.build_date(None, {}, commit_epoch=1700000000) == "2023-11-14 22:13:20"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", builder.build_date(None, {}))
     with pytest.raises(builder.BuildError):
         builder.build_date("yesterday")

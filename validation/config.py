@@ -175,6 +175,10 @@ SETTINGS: tuple[Setting, ...] = (
             "config folder, which survives plugin updates). Example: /config/plexsync-data"),
     Setting("debug_logging", "debug_logging", "Debug logging", "BOOLEAN",
             "Tick to log every step at debug level. Default: unticked."),
+    Setting("install_packages", "no_package_install", "Don't install Python packages", "BOOLEAN",
+            "When Stash's Python lacks a package PlexSync needs, a task installs the pinned ones into "
+            "'python-packages' in PlexSync's default data folder (in Stash's config folder), never into Stash's "
+            "Python. Tick to install them yourself instead. Default: unticked (installed for you).", inverted=True),
 )
 
 SETTING_BY_FIELD = {s.field: s for s in SETTINGS}
@@ -241,6 +245,7 @@ class PlexSyncConfig(BaseModel):
     watch_ratings: bool = True
     data_dir: str | None = None
     debug_logging: bool = False
+    install_packages: bool = True
 
     @field_validator("plex_url", mode="before")
     @classmethod

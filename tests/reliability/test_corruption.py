@@ -31,7 +31,8 @@ from tests.reliability.support import (
 pytestmark = pytest.mark.slow
 
 #: What a drain (and reconcile, the breaker, the hook's trigger) leaves in the data folder.
-MATRIX_FILES = ("circuit_breaker.json", "circuit_breaker.json.lock", "dlq.db", "dlq_purge.json", "drain_requested",
+MATRIX_FILES = ("circuit_breaker.json", "circuit_breaker.json.lock", "compatibility.json", "dlq.db", "dlq_purge.json",
+                "drain_requested",
                 "hook_settings.json", "plex_index.db", "queue/data.db", "reconciliation_state.json",
                 "reconciliation_state.json.lock", "recovery_requested", "stats.json", "sync_state.db", "worker.lock")
 MODES = ("empty", "garbage", "half")
