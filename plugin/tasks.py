@@ -43,9 +43,10 @@ def task_table() -> dict[str, TaskFn]:
         "dlq_purge": dlq_tasks.purge,
         "dlq_clear": dlq_tasks.clear,
     }
-    from plugin import watch_state
+    from plugin import ui_operations, watch_state
 
     table.update(watch_state.TASKS)
+    table.update(ui_operations.TASKS)
     try:
         from plugin import reconcile
     except ImportError:
@@ -55,7 +56,7 @@ def task_table() -> dict[str, TaskFn]:
 
 
 #: Tasks that only look: they must not create the data folder (they say "no data yet").
-READ_ONLY_TASKS = frozenset({"status", "dlq_show"})
+READ_ONLY_TASKS = frozenset({"status", "dlq_show", "ui_scene", "ui_status"})
 
 
 def make_context(stash: StashClient, settings: dict[str, Any], args: dict[str, Any], *,

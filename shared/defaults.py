@@ -134,3 +134,10 @@ WATCH_INTENT_CLOCK_SLACK_SECONDS = 120
 #: A resume point at or past this fraction of the item is not sent to Plex: Plex would
 #: count it as a play (a history entry nobody made).
 WATCH_PROGRESS_MAX_FRACTION = 0.9
+
+# -- the panel in Stash's UI (ui/plexsync.js, plugin/ui_operations.py) --------------------------
+
+#: 'Sync now' on a scene page drains the queue right away (the UI waits for it) only when at
+#: most this many other jobs are ready before the scene's; with more, it queues the scene and
+#: asks Stash to run 'Process queue' in the background instead of holding the page.
+UI_SYNC_NOW_MAX_AHEAD = 10
