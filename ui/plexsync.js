@@ -85,7 +85,8 @@
       case "matched":
         return "Written to Plex " + ago(data.synced_at, data.now) + ".";
       case "unmatched":
-        return data.miss || "Plex has no item for this scene's file.";
+        var reason = data.miss || "Plex has no item for this scene's file";
+        return reason.replace(/\.?$/, ".") + (queued ? " Next try at " + clock(queued.due_at) + "." : "");
       case "queued":
         return data.drain_running ? "A sync is running and will take it."
                                   : "It syncs with the next run of 'Process queue'.";
@@ -240,13 +241,24 @@
 
   api.register.component("plugin-plexsync-panel", PlexPanel);
 
-  api.patch.after("ScenePage.Tabs", function (props, result) {
-    return [result, h(Nav.Item, { key: TAB_KEY }, h(Nav.Link, { eventKey: TAB_KEY }, "Plex"))];
-  });
+  // An after-patch gets the render's arguments, then the result. React calls a function
+  // component with more than the props (how many is React's business), so the result is
+  // taken as the last argument, never by position.
+  function afterRender(add) {
+    return function () {
+      var props = arguments[0] || {};
+      var result = arguments[arguments.length - 1];
+      return [h(React.Fragment, { key: "stash" }, result), add(props)];
+    };
+  }
+
+  api.patch.after("ScenePage.Tabs", afterRender(function () {
+    return h(Nav.Item, { key: TAB_KEY }, h(Nav.Link, { eventKey: TAB_KEY }, "Plex"));
+  }));
 
   // mountOnEnter: the plugin runs only once the tab is opened, not on every scene page view.
-  api.patch.after("ScenePage.TabContent", function (props, result) {
-    return [result, h(Tab.Pane, { key: TAB_KEY, eventKey: TAB_KEY, mountOnEnter: true },
-                      h(PlexPanel, { sceneId: props.scene.id }))];
-  });
+  api.patch.after("ScenePage.TabContent", afterRender(function (props) {
+    return h(Tab.Pane, { key: TAB_KEY, eventKey: TAB_KEY, mountOnEnter: true },
+             props.scene ? h(PlexPanel, { sceneId: props.scene.id }) : null);
+  }));
 })();

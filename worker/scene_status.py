@@ -104,17 +104,18 @@ def _dead_letter(data_dir: str, scene_id: int) -> dict[str, Any] | None:
 
 def panel_state(status: SceneStatus, now: float | None = None) -> str:
     """The one state the scene panel leads with, most pressing first: a dead-letter
-    entry newer than the last sync (nothing will retry it), a job waiting to retry, a job ready to run, the last
-    look-up found no Plex item, matched, never synced."""
+    entry newer than the last sync (nothing will retry it), the last look-up found no
+    Plex item (with or without a retry waiting), a job waiting to retry, a job ready to
+    run, matched, never synced."""
     now = time.time() if now is None else now
     dead = status.dead_letter
     # An entry older than a later successful sync is history, not the scene's state.
     if dead is not None and status.queued is None and (status.synced_at or 0) < dead["failed_at"]:
         return DEAD_LETTERED
+    if status.miss is not None:      # its retry, if one waits, is told beside the reason
+        return UNMATCHED
     if status.queued is not None:
         return QUEUED if status.queued["due_at"] <= now else RETRY_WAITING
-    if status.miss is not None and status.rating_key is None:
-        return UNMATCHED
     if status.rating_key is not None:
         return MATCHED
     return NEVER_SYNCED
