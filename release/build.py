@@ -47,6 +47,8 @@ INDEX_NAME = "index.yml"
 REQUIRED_FILES = (f"{PLUGIN_ID}.yml", f"{PLUGIN_ID}.py", "requirements.txt")
 #: Included when present.
 OPTIONAL_FILES = ("README.md", "LICENSE")
+#: The scene page's Plex tab: what plexsync.yml's ``ui:`` block names (missing one is an error).
+UI_FILES = ("ui/plexsync.js", "ui/plexsync.css")
 #: The Python packages plexsync.py imports at run time.
 PACKAGES = ("plugin", "worker", "plex", "stash", "validation", "shared", "reconciliation")
 
@@ -97,6 +99,10 @@ def plugin_files(root: Path = ROOT) -> list[tuple[str, Path]]:
                     continue
                 path = Path(dirpath) / filename
                 files[path.relative_to(root).as_posix()] = path
+    for name in UI_FILES:
+        if not (root / name).is_file():
+            raise BuildError(f"{root / name} is missing")
+        files[name] = root / name
     return sorted(files.items())
 
 
