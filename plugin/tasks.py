@@ -31,11 +31,11 @@ TaskFn = Callable[[TaskContext], Any]
 def task_table() -> dict[str, TaskFn]:
     """Every task by its ``mode``; the Stash task menu and the command line share it."""
     # Imported here so a task loads only what it uses.
-    from plugin import dlq_tasks, dry_run, process, status
+    from plugin import dlq_tasks, process, status
 
     table: dict[str, TaskFn] = {
         "process": process.run,
-        "process_dry_run": dry_run.run,
+        "process_dry_run": _dry_run,
         "status": status.run,
         "reset_breaker": status.reset_breaker,
         "dlq_show": dlq_tasks.show,
@@ -53,6 +53,13 @@ def task_table() -> dict[str, TaskFn]:
         return table
     table.update(reconcile.TASKS)
     return table
+
+
+def _dry_run(ctx: TaskContext) -> Any:
+    """*Process queue* as a dry run; its module imports plexapi (~0.3 s), so only when run."""
+    from plugin import dry_run
+
+    return dry_run.run(ctx)
 
 
 #: Tasks that only look: they must not create the data folder (they say "no data yet").
