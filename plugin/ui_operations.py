@@ -19,6 +19,7 @@ Plex token never leaves the process: links carry the server's machine identifier
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -27,14 +28,22 @@ from plex.exceptions import ConfigurationError, PlexSyncError
 from plex.probe import PlexProbe, item_web_url
 from plugin.context import TaskContext
 from plugin.protocol import TaskError
-from plugin.status import local_health
+from plugin.status import breaker_summary, local_health, queue_summary
 from shared.defaults import UI_SYNC_NOW_MAX_AHEAD
 from shared.log import create_logger
 from validation.config import ConfigError, PlexSyncConfig
 from validation.hook_input import MAX_ID, whole_number
 from worker.circuit_breaker import CircuitState
 from worker.lock import drain_running
-from worker.scene_status import SceneStatus, panel_state, read_scene_status
+from worker.scene_status import (
+    DEAD_LETTERED,
+    MATCHED,
+    RETRY_WAITING,
+    UNMATCHED,
+    SceneStatus,
+    panel_state,
+    read_scene_status,
+)
 
 if TYPE_CHECKING:
     from worker.sync_state import SyncRecord
@@ -98,8 +107,9 @@ def _breaker_open(health_breaker: dict[str, Any]) -> dict[str, Any] | None:
             "error": f"Plex failed repeatedly, so PlexSync paused (circuit breaker open){retry}"}
 
 
-def _probe_scene(config: PlexSyncConfig, rating_key: str | None, answer: dict[str, Any]) -> None:
-    """Fill ``plex`` (reachable, server), ``item`` and ``open_url`` from Plex."""
+def _probe(config: PlexSyncConfig, rating_key: str | None, answer: dict[str, Any]) -> None:
+    """Fill ``plex`` (reachable and who, or the error) and, for a rating key, ``item``,
+    ``open_url`` and ``watch`` from Plex."""
     probe = PlexProbe(config)
     try:
         server = probe.identity()
@@ -170,7 +180,7 @@ def _scene_answer(ctx: TaskContext, scene_id: int, status: SceneStatus, breaker:
     if stopped is not None:
         answer["plex"] = stopped
     else:
-        _probe_scene(config, status.rating_key, answer)
+        _probe(config, status.rating_key, answer)
     if str(ctx.args.get("compare", "")).strip().lower() in _TRUE and answer.get("plex", {}).get("reachable"):
         answer["compare"] = _compare(ctx, config, scene_id)
     return answer
@@ -180,8 +190,6 @@ def scene(ctx: TaskContext) -> dict[str, Any]:
     """``ui_scene``: everything the scene panel shows for ``args.scene_id``."""
     scene_id = scene_id_arg(ctx.args)
     status = read_scene_status(ctx.data_dir, scene_id)
-    from plugin.status import breaker_summary
-
     return _scene_answer(ctx, scene_id, status, breaker_summary(ctx.data_dir))
 
 
@@ -189,8 +197,7 @@ def sync_now(ctx: TaskContext) -> dict[str, Any]:
     """``ui_sync_now``: queue the scene, then sync it here unless another drain has the
     queue or too many jobs wait before it; answers ``action``, ``message`` and ``scene``."""
     scene_id = scene_id_arg(ctx.args)
-    ctx.config  # bad settings: say so before queueing anything  # noqa: B018
-    from plugin.status import queue_summary
+    config = ctx.config   # bad settings: told (ConfigError) before anything is queued
     from plugin.tasks_common import PROCESS_TASK, request_drain
     from worker.jobs import new_job
     from worker.queue import enqueue
@@ -204,7 +211,7 @@ def sync_now(ctx: TaskContext) -> dict[str, Any]:
 
         drain_ctx = TaskContext(stash=ctx.stash, settings=ctx.settings, data_dir=ctx.data_dir,
                                 args={"linger": "0", "max_wait": "0"}, stash_dir=ctx.stash_dir,
-                                _config=ctx.config)
+                                _config=config)
         try:
             report = process.run(drain_ctx)
         except TaskError as exc:   # the drain stopped (a setting, Plex down): the job is kept
@@ -214,24 +221,34 @@ def sync_now(ctx: TaskContext) -> dict[str, Any]:
                 action = QUEUED_FOR_RUNNING_DRAIN
     elif action == QUEUED_BEHIND_JOBS:
         request_drain(ctx.stash, ctx.data_dir)
+    status = read_scene_status(ctx.data_dir, scene_id)
     messages = {
-        SYNC_HERE: "Synced now." if problem is None else f"Sync stopped: {problem}",
+        SYNC_HERE: f"Sync stopped: {problem}" if problem else synced_here_message(status),
         QUEUED_FOR_RUNNING_DRAIN: "A sync is running; the scene is queued and that sync takes it.",
         QUEUED_BEHIND_JOBS: f"{ready_ahead} scenes are queued before this one; it is queued and "
                             f"'{PROCESS_TASK}' was asked to run in the background.",
     }
     log_info(f"Sync now, scene {scene_id}: {messages[action]}")
-    from plugin.status import breaker_summary
-
-    status = read_scene_status(ctx.data_dir, scene_id)
     answer = _scene_answer(ctx, scene_id, status, breaker_summary(ctx.data_dir))
     return {"action": action, "message": messages[action], "problem": problem, "scene": answer}
 
 
+def synced_here_message(status: SceneStatus) -> str:
+    """What a drain run by *Sync now* did for the scene, from where the scene stands after it."""
+    state = panel_state(status)
+    if state == MATCHED:
+        return "Synced now."
+    if state == DEAD_LETTERED and status.dead_letter is not None:
+        return f"The sync failed: {status.dead_letter['error_type']}: {status.dead_letter['message']}"
+    if state == UNMATCHED:
+        return f"Not synced: {status.miss}"
+    if state == RETRY_WAITING and status.queued is not None:
+        return f"The sync failed ({status.queued['last_error_type']}); it is tried again later."
+    return "Not synced yet: the scene is still queued."
+
+
 def status(ctx: TaskContext) -> dict[str, Any]:
     """``ui_status``: the status card (the *Status* task's facts, without library sizes)."""
-    import os
-
     answer: dict[str, Any] = {"data_dir": ctx.data_dir, "now": time.time()}
     config = _config(ctx, answer)
     if os.path.isdir(ctx.data_dir):
@@ -244,15 +261,7 @@ def status(ctx: TaskContext) -> dict[str, Any]:
         if stopped is not None:
             answer["plex"] = stopped
         else:
-            probe = PlexProbe(config)
-            try:
-                server = probe.identity()
-                answer["plex"] = {"reachable": True, "name": server.name, "version": server.version,
-                                  "latency_ms": server.latency_ms}
-            except PlexSyncError as exc:
-                answer["plex"] = _plex_error(exc)
-            finally:
-                probe.close()
+            _probe(config, None, answer)
     return answer
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from xml.etree import ElementTree
 
 import pytest
@@ -22,6 +23,7 @@ from plugin.ui_operations import (
     SYNC_HERE,
     scene_id_arg,
     sync_now_plan,
+    synced_here_message,
 )
 from tests.test_e2e_sync import close_sandbox, make_sandbox
 from worker.lock import DrainLock
@@ -67,6 +69,16 @@ def test_sync_now_plan_keeps_one_drainer_and_does_not_hold_the_page():
     assert sync_now_plan(False, 10, max_ahead=10) == SYNC_HERE
     assert sync_now_plan(False, 11, max_ahead=10) == QUEUED_BEHIND_JOBS
     assert sync_now_plan(True, 50) == QUEUED_FOR_RUNNING_DRAIN
+
+
+def test_sync_now_says_what_became_of_the_scene():
+    assert synced_here_message(SceneStatus(1, rating_key="7", synced_at=NOW)) == "Synced now."
+    dead = SceneStatus(1, dead_letter={"failed_at": NOW, "error_type": "PermanentError", "message": "no files"})
+    assert synced_here_message(dead) == "The sync failed: PermanentError: no files"
+    assert synced_here_message(SceneStatus(1, miss="Plex has no item for /a.mp4")) == \
+        "Not synced: Plex has no item for /a.mp4"
+    waiting = SceneStatus(1, queued={"due_at": time.time() + 60, "last_error_type": "TransientError"})
+    assert synced_here_message(waiting) == "The sync failed (TransientError); it is tried again later."
 
 
 @pytest.mark.parametrize("value", [None, "", "x", "0", 0, -3, True, 4.5, "4.5", "+4", "٣", [1], {"id": 1}])
