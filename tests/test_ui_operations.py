@@ -186,3 +186,19 @@ def test_sync_now_while_a_drain_runs_only_queues(box):
 def test_no_answer_carries_the_token(box):
     for run in box.runner.task_runs + [box.runner.run_operation({"mode": "ui_status"})]:
         assert box.plex.token not in run.stdout
+
+
+def test_the_tabs_graphql_is_valid_in_stashs_real_schema():
+    import re
+    from pathlib import Path
+
+    from sandbox.schema_check import real_schema_dir, validate_against_real_schema
+
+    if real_schema_dir() is None:
+        pytest.skip("Stash's schema is not in ../shared/fixtures/stash-schema")
+    source = (Path(__file__).resolve().parents[1] / "ui" / "plexsync.js").read_text(encoding="utf-8")
+    match = re.search(r'var OPERATION = ((?:"[^"]*"\s*\+?\s*)+);', source)
+    assert match, "ui/plexsync.js: OPERATION not found"
+    query = "".join(json.loads(part) for part in re.findall(r'"(?:[^"\\]|\\.)*"', match.group(1)))
+    assert "runPluginOperation" in query
+    assert validate_against_real_schema(query) == []
