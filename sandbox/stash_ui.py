@@ -12,15 +12,16 @@ What Stash does (``internal/api/routes_plugin.go``, ``resolver_model_plugin.go``
 * ``mutation { runPluginOperation(plugin_id, args) }`` runs the plugin at once (the
   runner's :meth:`~sandbox.runner.PluginRunner.run_operation`) and answers its output, or
   its error as a GraphQL error;
-* ``GET /scenes/<id>`` (and ``/``) serves a page standing in for Stash's UI (``sandbox/ui/index.html`` and
-  ``stash_page.js``): React 17, ReactDOM and react-bootstrap 1.6 from the npm registry
-  (pinned in ``sandbox/ui/package-lock.json``, installed with ``npm ci``; the versions
-  Stash's UI uses), ``window.PluginApi`` with Stash's patch functions and a scene page
-  whose ``ScenePage``, ``ScenePage.Tabs`` and ``ScenePage.TabContent`` are patchable as in
-  Stash's ``Scene.tsx``. It loads the plugins' JavaScript and CSS the way Stash's
-  ``PluginsLoader`` does, before rendering.
+* ``GET /scenes/<id>`` (and ``/``, ``/settings``) serves a page standing in for Stash's
+  UI (``sandbox/ui/index.html`` and ``stash_page.js``): React 17, ReactDOM and
+  react-bootstrap 1.6 from the npm registry (pinned in ``sandbox/ui/package-lock.json``,
+  installed with ``npm ci``; the versions Stash's UI uses), ``window.PluginApi`` with
+  Stash's patch functions, a scene page whose ``ScenePage``, ``ScenePage.Tabs`` and
+  ``ScenePage.TabContent`` are patchable as in Stash's ``Scene.tsx``, and at ``/settings``
+  each plugin's ``PluginSettings`` block. It loads the plugins' JavaScript and CSS the
+  way Stash's ``PluginsLoader`` does, before rendering.
 
-Approximate: the page is not Stash's UI (no Apollo client, no router, no other pages;
+Approximate: the page is not Stash's UI (no Apollo client, no router, no other pages, no real settings;
 ``PluginApi.GQL``, ``utils`` and ``hooks`` are near-empty), and its styles are plain
 Bootstrap 4 rather than Stash's dark theme.
 """
@@ -43,7 +44,7 @@ VENDOR_FILES = {
     "react-bootstrap.js": "react-bootstrap/dist/react-bootstrap.min.js",
     "bootstrap.css": "bootstrap/dist/css/bootstrap.min.css",
 }
-PAGE_FILES = {"/": "index.html", "/sandbox-ui/stash_page.js": "stash_page.js"}
+PAGE_FILES = {"/": "index.html", "/settings": "index.html", "/sandbox-ui/stash_page.js": "stash_page.js"}
 #: Stash's route for a scene's page, which the stand-in page renders.
 _SCENE_PAGE = re.compile(r"^/scenes/\d+$")
 

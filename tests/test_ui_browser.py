@@ -168,8 +168,14 @@ def test_matched_scene_shows_its_plex_item_and_a_tokenless_open_link(driver, wor
     driver.find_element(By.CSS_SELECTOR, "[data-testid=plexsync-compare-button]").click()
     shown = wait_idle(driver)
     assert shown["plexsync-compare"].endswith("Plex shows what Stash has."), shown
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    driver.find_element(By.CSS_SELECTOR, ".scene-page").screenshot(str(SCREENSHOT))
+    # The README's picture: rewritten only when missing or asked for, so a test run leaves
+    # the work tree clean (its times change every run).
+    shot = world["box"].data_dir + "/ui_panel.png"
+    assert driver.find_element(By.CSS_SELECTOR, ".scene-page").screenshot(shot)
+    assert Path(shot).read_bytes().startswith(b"\x89PNG")
+    if os.environ.get("PLEXSYNC_UPDATE_SCREENSHOT") == "1" or not SCREENSHOT.exists():
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
     assert_no_token(driver, world)
 
 
@@ -184,6 +190,18 @@ def test_status_card_shows_the_status_tasks_facts(driver, world):
     assert ready + waiting == 2 and ready >= 1, shown
     assert shown["plexsync-status-drain"].startswith("Last drain: ")
     assert "never" not in shown["plexsync-status-drain"]
+
+
+def test_status_card_on_the_plugins_settings(driver, world):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(world["box"].stash.url + "/settings")
+    WebDriverWait(driver, WAIT_SECONDS).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "[data-plugin=plexsync] ~ .plexsync-settings-status "
+                                                   "[data-testid=plexsync-status-queue]"))
+    card = driver.find_element(By.CSS_SELECTOR, ".plexsync-settings-status").text
+    assert "Plex: PlexSync Sandbox" in card and "Dead-letter: 1" in card and "Circuit: closed" in card
 
 
 def test_unmatched_scene_says_why(driver, world):

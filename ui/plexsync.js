@@ -239,6 +239,19 @@
       h(StatusCard, { status: status[0] }), buttons, body);
   }
 
+  // The status card alone, for the plugin's block in Settings → Plugins.
+  function StatusLoader() {
+    var status = React.useState(null);
+    var failure = React.useState(null);
+    React.useEffect(function () {
+      operation({ mode: "ui_status" }).then(status[1]).catch(function (error) { failure[1](error.message); });
+    }, []);
+    if (failure[0]) {
+      return h("div", { className: "alert alert-danger", "data-testid": "plexsync-error" }, failure[0]);
+    }
+    return h(StatusCard, { status: status[0] });
+  }
+
   api.register.component("plugin-plexsync-panel", PlexPanel);
 
   // An after-patch gets the render's arguments, then the result. React calls a function
@@ -254,6 +267,12 @@
 
   api.patch.after("ScenePage.Tabs", afterRender(function () {
     return h(Nav.Item, { key: TAB_KEY }, h(Nav.Link, { eventKey: TAB_KEY }, "Plex"));
+  }));
+
+  api.patch.after("PluginSettings", afterRender(function (props) {
+    return props.pluginID === PLUGIN_ID
+      ? h("div", { key: "plexsync-status", className: "plexsync-settings-status" }, h(StatusLoader))
+      : null;
   }));
 
   // mountOnEnter: the plugin runs only once the tab is opened, not on every scene page view.

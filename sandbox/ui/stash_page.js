@@ -104,10 +104,13 @@
     document.head.appendChild(el);
   }
 
+  var loadedPlugins = [];
+
   function loadPlugins() {
     return graphql("query Plugins { plugins { id enabled requires paths { javascript css } } }")
       .then(function (data) {
         var enabled = (data.plugins || []).filter(function (p) { return p.enabled; });
+        loadedPlugins = enabled;
         enabled.forEach(function (p) { (p.paths.css || []).forEach(loadCSS); });
         var scripts = [];
         enabled.forEach(function (p) { scripts = scripts.concat(p.paths.javascript || []); });
@@ -141,6 +144,20 @@
               h(Tab.Pane, { eventKey: "scene-file-info-panel" }, h("ul", null, files)))))));
   });
 
+  // Settings → Plugins: each plugin's block is a PluginSettings (SettingsPluginsPanel.tsx).
+  var PluginSettings = patchable("PluginSettings", function (props) {
+    return h("div", { className: "plugin-settings", "data-plugin": props.pluginID },
+      h("h5", null, props.pluginID), h("p", { className: "text-muted" }, "(the plugin's settings)"));
+  });
+
+  function SettingsPage(props) {
+    return h("div", { className: "settings-page" },
+      h("h3", null, "Plugins"),
+      props.plugins.map(function (p) {
+        return h(PluginSettings, { key: p.id, pluginID: p.id, settings: [] });
+      }));
+  }
+
   function sceneIdFromLocation() {
     var match = /^\/scenes\/(\d+)/.exec(window.location.pathname);
     return match ? match[1] : null;
@@ -150,6 +167,10 @@
     var root = document.getElementById("root");
     var id = sceneIdFromLocation();
     loadPlugins().then(function () {
+      if (window.location.pathname === "/settings") {
+        ReactDOM.render(h(SettingsPage, { plugins: loadedPlugins }), root);
+        return null;
+      }
       if (!id) {
         root.textContent = "Open /scenes/<id>";
         return null;
