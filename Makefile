@@ -17,13 +17,35 @@ $(STAMP): requirements.txt requirements-dev.txt
 # side by side (most tests wait on plugin processes and emulators, not the CPU): the
 # reliability suite alone, in order (its token audit reads every run before it), and the
 # rest on two workers, a file per worker (module fixtures and checks stay together).
-test: typecheck
+test: typecheck browser $(UI_STAMP)
 	@$(PY) -m pytest tests/reliability -p no:xdist > $(RELIABILITY_LOG) 2>&1 & reliability=$$!; \
 	$(PY) -m pytest --ignore=tests/reliability -n 2 --dist loadfile; rest=$$?; \
 	wait $$reliability; status=$$?; cat $(RELIABILITY_LOG); rm -f $(RELIABILITY_LOG); \
 	test $$rest -eq 0 && test $$status -eq 0
 
 RELIABILITY_LOG := .reliability.log
+
+# The browser tests' parts (tests/test_ui_browser.py). Debian's chromium and chromium-driver,
+# installed with apt-get when missing and running as root; otherwise a message says what to
+# install (the tests then fail saying so, unless PLEXSYNC_NO_BROWSER=1 skips them).
+.PHONY: browser
+browser:
+	@if [ "$$PLEXSYNC_NO_BROWSER" = 1 ] || { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium and chromium-driver for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+	  echo "make: the browser tests need chromium and chromium-driver: run 'apt-get install chromium chromium-driver' as root (or 'sudo make browser'), or set PLEXSYNC_NO_BROWSER=1 to skip them" >&2; \
+	fi
+
+# The sandbox page's React and react-bootstrap, exactly as pinned in package-lock.json.
+UI_STAMP := sandbox/ui/node_modules/.installed
+$(UI_STAMP): sandbox/ui/package.json sandbox/ui/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } || \
+	  { echo "make: npm is needed for the sandbox page's React (apt-get install npm)" >&2; exit 1; }
+	cd sandbox/ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(UI_STAMP)
 
 # mypy over the product packages, as configured in mypy.ini.
 typecheck: $(STAMP)

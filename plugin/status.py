@@ -92,6 +92,31 @@ def _section_size(plex: PlexConnection, section_id: str, media: MediaType = MOVI
     return int(container.get("totalSize") or container.get("size") or 0)
 
 
+def local_health(data_dir: str) -> dict[str, Any]:
+    """The data folder's side of Status, read-only: ``queue`` (or its ``error``), ``dlq``
+    counts by type, ``breaker``, ``stats`` (last sync, last drain). The *Status* task and
+    the UI's status card (``plugin/ui_operations.py``) both show these."""
+    health: dict[str, Any] = {}
+    try:
+        health["queue"] = queue_summary(data_dir)
+    except sqlite3.DatabaseError as exc:
+        # Read-only here; the next save or 'Process queue' moves the file aside.
+        health["queue"] = {"error": str(exc)}
+    health["dlq"] = {}
+    if os.path.exists(os.path.join(data_dir, DLQ_FILE)):
+        dlq = DeadLetterQueue(data_dir)
+        try:
+            health["dlq"] = dlq.count_by_type()
+        finally:
+            dlq.close()
+    health["breaker"] = breaker_summary(data_dir)
+    try:
+        health["stats"] = read_json(os.path.join(data_dir, STATS_FILE)) or {}
+    except CorruptStateError:
+        health["stats"] = {}
+    return health
+
+
 def run(ctx: TaskContext) -> dict[str, Any]:
     """Log everything a user needs to see whether PlexSync is healthy."""
     report: dict[str, Any] = {"data_dir": ctx.data_dir}
@@ -121,40 +146,26 @@ def run(ctx: TaskContext) -> dict[str, Any]:
         log_info(f"Data folder {ctx.data_dir}: no data yet (nothing was queued or synced so far)")
         return report
 
-    try:
-        queue = queue_summary(ctx.data_dir)
-    except sqlite3.DatabaseError as exc:
-        # Read-only here; the next save or 'Process queue' moves the file aside.
-        report["queue"] = {"error": str(exc)}
-        log_error(f"Queue: unreadable ({exc}); the next save or 'Process queue' moves it aside and starts a new one")
+    report.update(local_health(ctx.data_dir))
+    queue = report["queue"]
+    if "error" in queue:
+        log_error(f"Queue: unreadable ({queue['error']}); the next save or 'Process queue' moves it aside and "
+                  "starts a new one")
     else:
-        report["queue"] = queue
         due = f", next retry {_ago(queue['next_due_at'])}" if queue["next_due_at"] else ""
         log_info(f"Queue: {queue['ready']} ready, {queue['waiting']} waiting to retry{due}")
 
-    report["dlq"] = {}
-    if os.path.exists(os.path.join(ctx.data_dir, DLQ_FILE)):
-        dlq = DeadLetterQueue(ctx.data_dir)
-        try:
-            report["dlq"] = dlq.count_by_type()
-        finally:
-            dlq.close()
     total = sum(report["dlq"].values())
     detail = ", ".join(f"{k}: {v}" for k, v in report["dlq"].items())
     log_info(f"Dead-letter queue: {total}" + (f" ({detail})" if detail else ""))
 
-    breaker = breaker_summary(ctx.data_dir)
-    report["breaker"] = breaker
+    breaker = report["breaker"]
     if breaker["state"] == CircuitState.OPEN.value:
         log_warn(f"Circuit breaker: OPEN (Plex failing); next probe {_ago(breaker['half_opens_at'])}")
     else:
         log_info(f"Circuit breaker: {breaker['state']}")
 
-    try:
-        stats = read_json(os.path.join(ctx.data_dir, STATS_FILE)) or {}
-    except CorruptStateError:
-        stats = {}
-    report["stats"] = stats
+    stats = report["stats"]
     log_info(f"Last sync: {_ago(stats.get('last_success_at'))}; totals: {stats.get('succeeded', 0)} synced, "
              f"{stats.get('dead_lettered', 0)} dead-lettered")
     last_error = stats.get("last_error")

@@ -31,11 +31,11 @@ TaskFn = Callable[[TaskContext], Any]
 def task_table() -> dict[str, TaskFn]:
     """Every task by its ``mode``; the Stash task menu and the command line share it."""
     # Imported here so a task loads only what it uses.
-    from plugin import dlq_tasks, dry_run, process, status
+    from plugin import dlq_tasks, process, status
 
     table: dict[str, TaskFn] = {
         "process": process.run,
-        "process_dry_run": dry_run.run,
+        "process_dry_run": _dry_run,
         "status": status.run,
         "reset_breaker": status.reset_breaker,
         "dlq_show": dlq_tasks.show,
@@ -43,9 +43,10 @@ def task_table() -> dict[str, TaskFn]:
         "dlq_purge": dlq_tasks.purge,
         "dlq_clear": dlq_tasks.clear,
     }
-    from plugin import watch_state
+    from plugin import ui_operations, watch_state
 
     table.update(watch_state.TASKS)
+    table.update(ui_operations.TASKS)
     try:
         from plugin import reconcile
     except ImportError:
@@ -54,8 +55,15 @@ def task_table() -> dict[str, TaskFn]:
     return table
 
 
+def _dry_run(ctx: TaskContext) -> Any:
+    """*Process queue* as a dry run; its module imports plexapi (~0.3 s), so only when run."""
+    from plugin import dry_run
+
+    return dry_run.run(ctx)
+
+
 #: Tasks that only look: they must not create the data folder (they say "no data yet").
-READ_ONLY_TASKS = frozenset({"status", "dlq_show"})
+READ_ONLY_TASKS = frozenset({"status", "dlq_show", "ui_scene", "ui_status"})
 
 
 def make_context(stash: StashClient, settings: dict[str, Any], args: dict[str, Any], *,

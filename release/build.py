@@ -59,6 +59,8 @@ USER_README_TEMPLATE = Path("release") / "USER_README.md"
 USER_README_NAME = "README.md"
 _INCLUDE = re.compile(r"^<!-- include: ([a-z-]+) -->$", re.MULTILINE)
 _MARKER = re.compile(r"^<!-- (user:[a-z-]+|settings):(start|end) -->\n", re.MULTILINE)
+#: The scene page's Plex tab: what plexsync.yml's ``ui:`` block names (missing one is an error).
+UI_FILES = ("ui/plexsync.js", "ui/plexsync.css")
 #: The Python packages plexsync.py imports at run time.
 PACKAGES = ("plugin", "worker", "plex", "stash", "validation", "shared", "reconciliation")
 
@@ -109,6 +111,10 @@ def plugin_files(root: Path = ROOT) -> list[tuple[str, Path]]:
                     continue
                 path = Path(dirpath) / filename
                 files[path.relative_to(root).as_posix()] = path
+    for name in UI_FILES:
+        if not (root / name).is_file():
+            raise BuildError(f"{root / name} is missing")
+        files[name] = root / name
     return sorted(files.items())
 
 

@@ -74,6 +74,8 @@ class PluginConfig:
     hooks: tuple[Operation, ...] = ()
     tasks: tuple[Operation, ...] = ()
     warnings: tuple[str, ...] = ()   # what Stash accepts silently but is surely a mistake
+    ui_javascript: tuple[str, ...] = ()   # ``ui.javascript``: files (relative to the yml) and URLs
+    ui_css: tuple[str, ...] = ()          # ``ui.css``: likewise
 
     @property
     def dir(self) -> Path:
@@ -221,4 +223,6 @@ def _plugin_config(path: Path, doc: Any) -> PluginConfig:
         tasks=tuple(_operation(t, f"tasks[{i}]", OPERATION_KEYS, warnings)
                     for i, t in enumerate(_items(doc.get("tasks", ""), "tasks"))),
         warnings=tuple(warnings),
+        ui_javascript=tuple(_text(v, "ui.javascript") for v in _items(ui.get("javascript", ""), "ui.javascript")),
+        ui_css=tuple(_text(v, "ui.css") for v in _items(ui.get("css", ""), "ui.css")),
     )

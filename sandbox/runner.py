@@ -419,6 +419,19 @@ class PluginRunner:
             return result
         return self._background.run(Job(depth=0, task=task, args=args, stash_job_id=job_id))
 
+    def run_operation(self, args: dict | None = None) -> RunResult:
+        """``runPluginOperation(plugin_id, args)``: run the plugin at once, outside the job
+        queue, with exactly ``args`` (Stash merges no task's defaultArgs: there is no task)
+        and the plugin's bare ``exec``; returns when it has exited (Stash's mutation answers
+        its ``output``, or its ``error`` as a GraphQL error). "sync": then runs the tasks it
+        queued; "background": leaves them to the job queue. Safe from several threads at
+        once in "background" mode (Stash serves each UI request on its own goroutine)."""
+        self._check_open()
+        result = self._run("operation", "runPluginOperation", None, self.plugin_input(None, args))
+        if self.job_queue == "sync":
+            self.run_queued_tasks()
+        return result
+
     def run_queued_tasks(self) -> list[RunResult]:
         """Run the ``runPluginTask`` jobs Stash has queued, one at a time, until none remain.
 

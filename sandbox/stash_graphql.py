@@ -39,6 +39,28 @@ def _store(info) -> StashStore:
     return info.context["store"]
 
 
+# ---- UI plugins (sandbox/stash_ui.py answers them; without it Stash has no plugins) -------
+
+def _plugins(_root, info):
+    ui = info.context.get("ui")
+    return ui.plugins(info.context["base_url"]) if ui is not None else []
+
+
+def _run_plugin_operation(_root, info, plugin_id, args=None):
+    ui = info.context.get("ui")
+    if ui is None:
+        raise StashError(f"plugin {plugin_id} not found")
+    # The executor holds the store's lock around the request; the plugin's own GraphQL
+    # requests need it while it runs, so it is let go for the run (Stash serves requests
+    # concurrently).
+    store = _store(info)
+    store.lock.release()
+    try:
+        return ui.run_operation(plugin_id, args or {})
+    finally:
+        store.lock.acquire()
+
+
 # ---- Query ---------------------------------------------------------------------------
 
 def _find_scene(_root, info, id=None):
@@ -228,12 +250,12 @@ def executable_schema(dropped: tuple[str, ...] = ()) -> GraphQLSchema:
             "findStudio": _find_entity("studio"), "findPerformer": _find_entity("performer"),
             "findTag": _find_entity("tag"), "findGroup": _find_entity("group"),
             "configuration": _configuration, "systemStatus": _system_status,
-            "jobQueue": _job_queue,
+            "jobQueue": _job_queue, "plugins": _plugins,
             "version": lambda _root, _info: dict(STASH_VERSION),
         },
         "Mutation": {
             "sceneUpdate": _scene_update, "configurePlugin": _configure_plugin,
-            "runPluginTask": _run_plugin_task,
+            "runPluginTask": _run_plugin_task, "runPluginOperation": _run_plugin_operation,
             "sceneAddPlay": _scene_add_play, "sceneDeletePlay": _scene_delete_play,
             "sceneResetPlayCount": _scene_reset_play_count,
             "sceneSaveActivity": _scene_save_activity, "sceneResetActivity": _scene_reset_activity,

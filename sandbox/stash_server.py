@@ -65,6 +65,8 @@ class StashServer:
         self._thread: threading.Thread | None = None
         self._port: int | None = None
         self._down = False
+        #: Stash's web UI for UI plugins (``sandbox.stash_ui.StashUI``), when a test attaches one.
+        self.ui = None
 
     def drop_schema_fields(self, *names: str) -> None:
         """Serve a schema without ``"Type.field"`` names (a Stash that renamed or dropped
@@ -392,7 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
                                          "data": None})
         host = self.headers.get("Host") or f"{stash.host}:{stash.port}"
         context = {"base_url": f"http://{host}", "api_key": stash.api_key,
-                   "stream_api_key": stash.api_key if stash.auth_required else ""}
+                   "stream_api_key": stash.api_key if stash.auth_required else "", "ui": stash.ui}
         status, response = stash.executor.run(body, context)
         stash._record(body, auth, status, session)
         self._send_json(status, response)
@@ -418,6 +420,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if image:
                     return self._send(200, image[0], "image/jpeg")
                 return self._send(200, _DEFAULT_STUDIO_SVG, "image/svg+xml")
+        served = stash.ui.serve(parts.path) if stash.ui is not None else None
+        if served is not None:
+            return self._send(200, served[0], served[1])
         if len(segments) == 3 and segments[0] == "scene":
             with stash.store.lock:
                 exists = stash.store.get_scene(segments[1]) is not None

@@ -149,3 +149,10 @@ PACKAGE_INSTALL_TIMEOUT_SECONDS = 300.0
 #: The compatibility check (Stash's schema and version, Plex's version and libraries) runs
 #: in a drain at most this often; Status runs it every time.
 COMPATIBILITY_CHECK_EVERY_SECONDS = 86400.0
+
+# -- the panel in Stash's UI (ui/plexsync.js, plugin/ui_operations.py) --------------------------
+
+#: 'Sync now' on a scene page drains the queue right away (the UI waits for it) only when at
+#: most this many other jobs are ready before the scene's; with more, it queues the scene and
+#: asks Stash to run 'Process queue' in the background instead of holding the page.
+UI_SYNC_NOW_MAX_AHEAD = 10

@@ -36,6 +36,11 @@ def zip_names(path: Path) -> list[str]:
         return archive.namelist()
 
 
+def test_zip_ships_the_ui_files_the_yml_declares(built):
+    names = zip_names(built.zip_path)
+    assert "ui/plexsync.js" in names and "ui/plexsync.css" in names
+
+
 def test_zip_holds_exactly_what_runs_in_stash(built):
     names = zip_names(built.zip_path)
     assert names == sorted(names) and len(names) == len(set(names))
@@ -51,8 +56,9 @@ def test_zip_holds_exactly_what_runs_in_stash(built):
                 assert source.relative_to(ROOT).as_posix() in names
     # … and nothing that is not needed at run time.
     tops = {name.split("/", 1)[0] for name in names}
-    assert tops <= (set(builder.PACKAGES) | set(builder.REQUIRED_FILES) | set(builder.OPTIONAL_FILES)
-                    | {builder.USER_README_NAME})
+    allowed = (set(builder.PACKAGES) | set(builder.REQUIRED_FILES) | set(builder.OPTIONAL_FILES)
+               | {builder.USER_README_NAME})
+    assert tops <= allowed | {name.split("/", 1)[0] for name in builder.UI_FILES}
     for name in names:
         assert "__pycache__" not in name and not name.endswith((".pyc", ".pyo"))
         assert not name.startswith(("tests/", "sandbox/", "bench/", "release/", ".venv/", "dist/", "."))

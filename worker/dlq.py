@@ -104,6 +104,13 @@ class DeadLetterQueue:
         )
         return [DeadLetter(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows.fetchall()]
 
+    def find(self, key: str) -> DeadLetter | None:
+        """The entry of one job key (e.g. ``scene_12``), or ``None``: at most one per key."""
+        row = self._conn.execute(
+            "SELECT id, job, error_type, error_message, failed_at, retry_count FROM dead_letters WHERE job_key = ?"
+            " ORDER BY failed_at DESC, id DESC LIMIT 1", (key,)).fetchone()
+        return DeadLetter(row[0], json.loads(row[1]), row[2], row[3], row[4], row[5]) if row else None
+
     def requeue(self, queue: Putter, *, ids: Iterable[int] | None = None, error_type: str | None = None) -> int:
         """Put entries back into ``queue`` with their retry state cleared; returns how many.
 
