@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 # side by side (most tests wait on plugin processes and emulators, not the CPU): the
 # reliability suite alone, in order (its token audit reads every run before it), and the
 # rest on two workers, a file per worker (module fixtures and checks stay together).
-test: typecheck browser $(UI_STAMP)
+test: typecheck browser marked-python $(UI_STAMP)
 	@$(PY) -m pytest tests/reliability -p no:xdist > $(RELIABILITY_LOG) 2>&1 & reliability=$$!; \
 	$(PY) -m pytest --ignore=tests/reliability -n 2 --dist loadfile; rest=$$?; \
 	wait $$reliability; status=$$?; cat $(RELIABILITY_LOG); rm -f $(RELIABILITY_LOG); \
@@ -36,6 +36,18 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else \
 	  echo "make: the browser tests need chromium and chromium-driver: run 'apt-get install chromium chromium-driver' as root (or 'sudo make browser'), or set PLEXSYNC_NO_BROWSER=1 to skip them" >&2; \
+	fi
+
+# The install test (tests/test_e2e_install.py) runs the plugin on Debian's own python3, which
+# is marked externally managed (PEP 668), with its pip; installed the same way when missing.
+.PHONY: marked-python
+marked-python:
+	@if [ -n "$$PLEXSYNC_EXTERNALLY_MANAGED_PYTHON" ] || /usr/bin/python3 -m pip --version >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's python3 and python3-pip for the install test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip >/dev/null; \
+	else \
+	  echo "make: the install test needs Debian's python3 with pip: run 'apt-get install python3 python3-pip' as root" >&2; \
 	fi
 
 # The sandbox page's React and react-bootstrap, exactly as pinned in package-lock.json.
