@@ -216,17 +216,20 @@ def render_directory(item, section, full: bool, tag_id: Callable[[str, str], int
     pairs.sort()
     out = [f"<Directory{attrs(pairs)}>\n"]
     for kind in _DIRECTORY_TAGS.get(item.type, ()):
-        element = TAG_ELEMENTS[kind]
-        names = item.tags.get(kind) or ()
-        if not full:
-            names = names[:LISTING_TAG_LIMITS.get(kind, 0)]
-        for name in names:
-            tid = tag_id(kind, name)
-            out.append(f'<{element} id="{tid}" filter="{kind}={tid}" tag="{attr(name)}" />\n')
+        out.extend(_tag_elements(item, kind, TAG_ELEMENTS[kind], full, tag_id))
     if full:
         out.extend(f'<Field locked="1" name="{attr(n)}" />\n' for n in sorted(item.locked))
     out.append("</Directory>\n")
     return "".join(out)
+
+
+def _tag_elements(item, kind: str, element: str, full: bool, tag_id: Callable[[str, str], int]) -> list[str]:
+    """An item's tags of one kind as elements: all of them, or as many as a listing shows."""
+    names = item.tags.get(kind) or ()
+    if not full:
+        names = names[:LISTING_TAG_LIMITS.get(kind, 0)]
+    return [f'<{element} id="{tag_id(kind, name)}" filter="{kind}={tag_id(kind, name)}" tag="{attr(name)}" />\n'
+            for name in names]
 
 
 def render_video(item, section, full: bool, tag_id: Callable[[str, str], int],
@@ -260,14 +263,8 @@ def render_video(item, section, full: bool, tag_id: Callable[[str, str], int],
     if "Media" not in exclude_elements:
         out.append(_render_media(item))
     for kind, element in TAG_ELEMENTS.items():
-        if element in exclude_elements:
-            continue
-        names = item.tags.get(kind) or ()
-        if not full:
-            names = names[:LISTING_TAG_LIMITS.get(kind, 0)]
-        for name in names:
-            tid = tag_id(kind, name)
-            out.append(f'<{element} id="{tid}" filter="{kind}={tid}" tag="{attr(name)}" />\n')
+        if element not in exclude_elements:
+            out.extend(_tag_elements(item, kind, element, full, tag_id))
     if full and "Field" not in exclude_elements:
         out.extend(f'<Field locked="1" name="{attr(n)}" />\n' for n in sorted(item.locked))
     out.append("</Video>\n")
