@@ -2,6 +2,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Set before the rules that need it: make expands prerequisites as it reads them.
+UI_STAMP := sandbox/ui/node_modules/.installed
 
 .PHONY: test typecheck venv clean
 
@@ -51,7 +53,6 @@ marked-python:
 	fi
 
 # The sandbox page's React and react-bootstrap, exactly as pinned in package-lock.json.
-UI_STAMP := sandbox/ui/node_modules/.installed
 $(UI_STAMP): sandbox/ui/package.json sandbox/ui/package-lock.json
 	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } || \
