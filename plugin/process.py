@@ -78,10 +78,24 @@ def _mark_retry_due(ctx: TaskContext, due_at: float | None) -> None:
 
 def handlers(sync: SceneSync, watch: WatchStateHandler, shows: ShowFill | None = None) -> Handlers:
     """The drain's handler table: one handler per job kind (see ``worker/jobs.py``)."""
-    table: dict[str, Any] = {PUSH_SCENE: sync, SYNC_WATCH_STATE: watch}
+    table: dict[str, Any] = {PUSH_SCENE: sync, SYNC_WATCH_STATE: _ThenForgetReadItems(watch, sync)}
     if shows is not None:
         table[FILL_SHOW] = shows
     return table
+
+
+class _ThenForgetReadItems:
+    """A handler that writes Plex items outside the scene sync (watch state rates them):
+    afterwards the sync's items read ahead may be stale, so they are dropped."""
+
+    def __init__(self, handler: Any, sync: SceneSync) -> None:
+        self.handler, self.sync = handler, sync
+
+    def __call__(self, job: dict[str, Any]) -> Any:
+        try:
+            return self.handler(job)
+        finally:
+            self.sync.forget_read_items()
 
 
 def run(ctx: TaskContext) -> dict[str, Any]:

@@ -76,3 +76,17 @@ def test_an_item_plex_no_longer_has_raises_not_found_and_the_others_are_kept(ple
     count = plex_emu.request_counts()[METADATA]
     batch.load(keys[1])
     assert plex_emu.request_counts()[METADATA] == count
+
+
+def test_clear_drops_what_was_read_ahead_and_named(plex_emu, items):
+    """After a write outside the sync (another drain between passes, a watch-state job),
+    nothing read before it is used."""
+    plex, keys = items
+    batch = ItemBatch(plex, KeyLocks(), size=5)
+    batch.expect(keys[1:4])
+    batch.load(keys[0])                  # keys 1-3 read along
+    batch.clear()
+    assert batch.expecting() == 0
+    before = plex_emu.request_counts()[METADATA]
+    batch.load(keys[1])
+    assert plex_emu.request_counts()[METADATA] == before + 1

@@ -44,6 +44,7 @@ class ItemBatch:
         self._expected: dict[str, None] = {}                       # in the order they will be loaded
         self._loaded: dict[str, tuple[PlexItemState, float]] = {}  # read along, not yet used
         self._reading: set[str] = set()
+        self._generation = 0   # bumped by clear(): reads begun before it are not kept
         #: Items read along with another (for tests and the bench: requests saved).
         self.read_along = 0
 
@@ -78,6 +79,7 @@ class ItemBatch:
             for key in along:
                 del self._expected[key]
             self._reading.update(along)
+            generation = self._generation
         states: dict[str, PlexItemState] = {}
         try:
             if along:
@@ -88,7 +90,7 @@ class ItemBatch:
             with self._guard:
                 self._reading.difference_update(along)
                 now = self._clock()
-                for key in along:
+                for key in along if generation == self._generation else ():
                     if key in states:
                         self._loaded[key] = (states[key], now)
                         self.read_along += 1
@@ -98,6 +100,14 @@ class ItemBatch:
         if rating_key not in states:
             raise PlexNotFound(f"Plex item {rating_key} is gone")
         return states[rating_key]
+
+    def clear(self) -> None:
+        """Drop everything read ahead or named: something else may have written Plex
+        items since (another drain between passes, a watch-state job)."""
+        with self._guard:
+            self._loaded.clear()
+            self._expected.clear()
+            self._generation += 1
 
     def forget(self, rating_key: str) -> None:
         """Drop what was read of an item (it was written, or turned out stale)."""

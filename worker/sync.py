@@ -164,12 +164,19 @@ class SceneSync:
         so a failing Plex stops or pauses the drain instead of escaping it.
         """
         self._queue = worker.queue if hasattr(worker.queue, "peek_ready") else None
+        # Between passes the drain lock was free: another drain may have written items.
+        self.forget_read_items()
         try:
             waiting = int(worker.queue.ready_count())
         except Exception:
             return
         if waiting >= BULK_INDEX_THRESHOLD:
             worker.run_guarded(self.refresh_index, "Indexing Plex's libraries")
+
+    def forget_read_items(self) -> None:
+        """Drop the Plex items read ahead (after a write that did not go through this sync)."""
+        self.items.clear()
+        self._expected_scenes.clear()
 
     def refresh_index(self) -> int:
         """List every configured section into the index; returns the item count."""
