@@ -11,8 +11,7 @@ from plexapi.server import PlexServer as PlexApiServer
 
 from sandbox.plex_library import OTHER_VIDEOS
 from sandbox.plex_server import PlexServer
-
-EDIT = ("PUT", "/library/sections/{id}/all")
+from tests.sync_support import EDIT
 
 
 @pytest.fixture(autouse=True)
