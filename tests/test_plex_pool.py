@@ -117,6 +117,46 @@ def test_two_scenes_on_one_plex_item_never_have_requests_in_flight_together(stas
         plex.stop()
 
 
+def test_a_job_the_pool_cannot_take_runs_after_every_earlier_job_settled(stash, data_dir):
+    # A show fill reads the sync state its episodes' jobs record: with jobs still in
+    # flight it would see a show that is not yet all ours and leave it for good.
+    from worker.jobs import FILL_SHOW, fill_show_job
+    from worker.sync_state import SyncState
+
+    plex = start_plex()
+    seen: list[int] = []
+    try:
+        scenes = world(plex, stash, 12)
+        config = plex_config(plex, path_mappings=f"{STASH}/a => {MOVIES}", parallel_plex_requests=4)
+        for scene_id in scenes[:8]:
+            enqueue(data_dir, new_job(int(scene_id), "Scene.Update.Post", {}))
+        enqueue(data_dir, fill_show_job("1", "99"))
+        for scene_id in scenes[8:]:
+            enqueue(data_dir, new_job(int(scene_id), "Scene.Update.Post", {}))
+
+        def probe(job: dict[str, Any]) -> None:
+            state = SyncState(data_dir)
+            try:
+                seen.append(sum(state.get(int(s)) is not None for s in scenes[:8]))
+            finally:
+                state.close()
+
+        sync = SceneSync(config, stash_client(stash), data_dir)
+        queue, dlq = JobQueue(data_dir, resume_unacked=True), DeadLetterQueue(data_dir)
+        try:
+            worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
+            sync.before_pass(worker)
+            report = worker.drain({PUSH_SCENE: sync, FILL_SHOW: probe})
+        finally:
+            sync.close()
+            queue.close()
+            dlq.close()
+        assert seen == [8]                       # all eight recorded before the fill ran
+        assert report.synced == 13 and plex.max_in_flight > 1
+    finally:
+        plex.stop()
+
+
 def test_breaker_opening_mid_drain_stops_the_pool_and_keeps_every_job(stash, data_dir):
     served = 0
     guard = threading.Lock()

@@ -263,6 +263,14 @@ class SyncWorker:
                     if outcome is None:
                         continue  # in flight: settled when its Plex requests are done
                 else:
+                    # A job the pool cannot take runs as in a serial drain: after every job
+                    # started before it has settled (a show fill reads what its episodes'
+                    # syncs recorded; a watch-state pass rates the items they wrote).
+                    while pool.busy and not stopped:
+                        stopped = settle(block=True)
+                    if stopped:
+                        self.queue.nack(job)
+                        break
                     outcome = self.process_job(job, table)
                 if settled(job, outcome, read_at(handler, job, started)):
                     break
