@@ -1,10 +1,11 @@
-"""The one door to Plex: python-plexapi over our own ``requests.Session``.
+"""The one door to Plex: python-plexapi over our own ``requests.Session`` to connect,
+then PlexSync's own requests on keep-alive connections (``plex.wire``).
 
-Every call goes through :meth:`PlexConnection._call`, which translates plexapi and
-requests errors — by exception class and by the HTTP status a response hook saw,
-never by message text — into ``plex.exceptions``. Nothing above ``plex/`` sees a
-plexapi or requests error. The connection is built lazily: constructing
-``PlexServer`` sends a request, and constructors here must not touch the network.
+Every failure is translated by :func:`translate_error` — by exception class and by
+the HTTP status, never by message text — into ``plex.exceptions``. Nothing above
+``plex/`` sees a plexapi, requests or socket error. The connection is built lazily:
+constructing ``PlexServer`` sends a request, and constructors here must not touch
+the network.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ import os
 # Partial objects would otherwise reload themselves with hidden requests.
 os.environ.setdefault("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
 
+import http.client  # noqa: E402
 import ssl  # noqa: E402
 import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
-from xml.etree.ElementTree import Element, ParseError  # noqa: E402
+from xml.etree.ElementTree import Element, ParseError, fromstring  # noqa: E402
 
 import requests  # noqa: E402
 import urllib3  # noqa: E402
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter  # noqa: E402
+from plexapi import BASE_HEADERS  # noqa: E402
 from plexapi import exceptions as plex_errors  # noqa: E402
 from plexapi.server import PlexServer  # noqa: E402
-from plexapi.utils import joinArgs  # noqa: E402
+from plexapi.utils import cleanXMLString, joinArgs  # noqa: E402
 
 from plex.diff import EditParams, edit_request  # noqa: E402
 from plex.exceptions import (  # noqa: E402
@@ -35,6 +38,7 @@ from plex.exceptions import (  # noqa: E402
 )
 from plex.item_state import ListedItem, PlexItemState, Section, parse_item, parse_listing, parse_sections  # noqa: E402
 from plex.media_types import EPISODE, MOVIE, MediaType  # noqa: E402
+from plex.wire import PlexWire, WireResponse  # noqa: E402
 from shared.defaults import DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, PLEX_PAGE_SIZE  # noqa: E402
 from shared.log import create_logger  # noqa: E402
 
@@ -52,14 +56,35 @@ _NOT_TLS_REASONS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENG
 _insecure_told = False
 
 
-def _retry_after(response: requests.Response | None) -> float | None:
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After", "")
+class PlexStatusError(Exception):
+    """An answer from Plex with a status that is not success (on PlexSync's own requests)."""
+
+    def __init__(self, status: int, retry_after: str | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
     try:
         return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else None
     except ValueError:
         return None
+
+
+def status_error(status: int | None, retry_after: str | None, where: str) -> PlexSyncError:
+    """The ``plex.exceptions`` error for an answer with HTTP ``status`` (``None``: unknown)."""
+    if status in (401, 403):
+        return ConfigurationError(f"{where} refused the token (HTTP {status}); check the 'Plex token' setting",
+                                  setting="Plex token")
+    if status == 404:
+        return PlexNotFound(f"{where}: not found (HTTP 404)")
+    if status == 429:
+        return RateLimited(f"{where} asked us to slow down (HTTP 429)",
+                           retry_after=_retry_after(retry_after) or DEFAULT_RETRY_AFTER_SECONDS)
+    if status is not None and status >= 500:
+        return PlexUnreachable(f"{where} failed (HTTP {status})", retry_after=_retry_after(retry_after))
+    return PermanentError(f"{where} rejected the request (HTTP {status})")
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -104,7 +129,10 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
     ``where`` names the server for messages, e.g. ``Plex at http://host:32400``.
     """
     status = response.status_code if response is not None else None
-    if isinstance(exc, requests.exceptions.SSLError):
+    retry_after = response.headers.get("Retry-After") if response is not None else None
+    if isinstance(exc, PlexStatusError):
+        return status_error(exc.status, exc.retry_after, where)
+    if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
         return tls_error(exc, where)
     if isinstance(exc, ParseError):
         return ConfigurationError(f"{where} answered, but it is not a Plex Media Server; check 'Plex server URL'",
@@ -112,28 +140,24 @@ def translate_error(exc: BaseException, response: requests.Response | None, wher
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
         return ConfigurationError(f"{where}: the address is not a valid URL", setting="Plex server URL")
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, (requests.exceptions.Timeout, TimeoutError)):
         return PlexUnreachable(f"{where} did not answer in time")
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, http.client.HTTPException)):
         return PlexUnreachable(f"cannot connect to {where} (is Plex running, and is 'Plex server URL' right?)")
-    if isinstance(exc, plex_errors.Unauthorized) or status in (401, 403):
-        return ConfigurationError(f"{where} refused the token (HTTP {status or 401}); check the 'Plex token' setting",
-                                  setting="Plex token")
+    if isinstance(exc, plex_errors.Unauthorized):
+        return status_error(status if status in (401, 403) else 401, retry_after, where)
     if isinstance(exc, plex_errors.NotFound):
-        return PlexNotFound(f"{where}: not found (HTTP 404)")
-    if isinstance(exc, plex_errors.BadRequest) or isinstance(exc, requests.exceptions.HTTPError):
-        if status == 429:
-            return RateLimited(f"{where} asked us to slow down (HTTP 429)",
-                               retry_after=_retry_after(response) or DEFAULT_RETRY_AFTER_SECONDS)
-        if status is not None and status >= 500:
-            return PlexUnreachable(f"{where} failed (HTTP {status})", retry_after=_retry_after(response))
-        return PermanentError(f"{where} rejected the request (HTTP {status})")
+        return status_error(404, retry_after, where)
+    if isinstance(exc, (plex_errors.BadRequest, requests.exceptions.HTTPError)) or status in (401, 403):
+        return status_error(status, retry_after, where)
     if isinstance(exc, requests.exceptions.RequestException):
         return PlexUnreachable(f"{where}: {type(exc).__name__}")
-    if isinstance(exc, OSError):
-        # Not a requests error: requests loading the CA certificates (a missing file).
+    if isinstance(exc, FileNotFoundError) or (isinstance(exc, OSError) and exc.errno is None):
+        # Loading the CA certificates (a missing file): requests raises a bare OSError.
         return ConfigurationError(f"{where}: cannot load the TLS CA certificates ({exc})",
                                   setting="CA certificate file")
+    if isinstance(exc, OSError):
+        return PlexUnreachable(f"cannot connect to {where} (is Plex running, and is 'Plex server URL' right?)")
     return None
 
 
@@ -149,6 +173,7 @@ class PlexConnection:
         self.pool_size = max(1, int(pool_size))
         self._server: PlexServer | None = None
         self._session: requests.Session | None = None
+        self._wire: PlexWire | None = None
         # Each thread translates the errors of its own request: the response a hook saw
         # is kept per thread, so a 429 answering one request never colours another's error.
         self._local = threading.local()
@@ -232,19 +257,46 @@ class PlexConnection:
                                     timeout=timeout)
             if not server.machineIdentifier:
                 raise self._not_plex("answered XML without a server identity")
+            self._wire = self._make_wire(self._session)
             self._server = server
         return self._server
 
-    def query(self, path: str, method: str = "GET", **kwargs: Any) -> Element | None:
+    def _make_wire(self, session: requests.Session) -> PlexWire | None:
+        """Our own connections for :meth:`query`, trusting what the session trusts; none
+        when a proxy applies (requests speaks to proxies, the wire does not)."""
+        if requests.utils.select_proxy(self.config.plex_url, session.proxies):
+            return None
+        headers = {**BASE_HEADERS, "Accept": "application/xml", "X-Plex-Token": self.config.token()}
+        with self._translated():
+            return PlexWire(self.config.plex_url, headers, verify=True if session.verify is None else session.verify,
+                            timeout=(self.config.connect_timeout, self.config.read_timeout))
+
+    def query(self, path: str, method: str = "GET", *, headers: dict[str, str] | None = None,
+              data: bytes | None = None) -> Element | None:
         """One request to Plex; returns the parsed XML (``None`` for an empty body)."""
         server = self.server()
+        wire = self._wire
+        if wire is not None:
+            with self._translated():
+                answer = wire.request(method, path, body=data, headers=headers)
+                with self._count_lock:
+                    self.request_count += 1
+                if 200 <= answer.status < 300:
+                    return _parse_xml(answer)
+                if not 300 <= answer.status < 400:
+                    raise PlexStatusError(answer.status, answer.retry_after)
+            # A redirect (a proxy in front of Plex): requests follows it, from now on.
+            self._wire = None
+            wire.close()
         assert self._session is not None
         verb = getattr(self._session, method.lower())
         with self._translated():
-            return server.query(path, method=verb, **kwargs)
+            return server.query(path, method=verb, headers=headers, data=data)
 
     def close(self) -> None:
         """Close pooled connections."""
+        if self._wire is not None:
+            self._wire.close()
         if self._session is not None:
             self._session.close()
 
@@ -366,6 +418,18 @@ class PlexConnection:
     def upload_poster(self, rating_key: str, image: bytes) -> None:
         """Upload a poster as the request body (Plex cannot fetch Stash's authenticated URL)."""
         self.query(f"/library/metadata/{rating_key}/posters", method="POST", data=image)
+
+
+def _parse_xml(answer: WireResponse) -> Element | None:
+    """The answer's XML, as plexapi parses it: ``None`` for an empty body; stray
+    control characters cleaned out when the first parse fails."""
+    if not answer.body.strip():
+        return None
+    try:
+        return fromstring(answer.body)
+    except ParseError:
+        cleaned = cleanXMLString(answer.body.decode("utf-8", "replace")).encode("utf-8")
+        return fromstring(cleaned) if cleaned.strip() else None
 
 
 def _environment_ca_bundle() -> str | bool:
