@@ -181,6 +181,60 @@ def test_hook_path_imports_nothing_heavy(tmp_path, subprocess_env, stash_dir, da
     assert heavy == [], heavy
 
 
+LEAN_PROBE = """
+import sys
+sys.argv = [sys.argv[1]]
+sys.path.insert(0, __import__("os").path.dirname(sys.argv[0]))
+import plexsync
+code = plexsync.main()
+open(REPORT, "w").write(str(code) + "\\n" + "\\n".join(sorted(sys.modules)))
+"""
+
+
+def test_a_hook_that_queues_loads_neither_functools_nor_collections(tmp_path, subprocess_env, stash_dir,
+                                                                     data_dir_env):
+    # ~5 ms of a ~35 ms hook: SQLite's C module is loaded with a stand-in functools.
+    from shared.datadir import ensure_private_dir
+    from shared.hook_settings import save_hook_settings
+    from worker.queue import pending_jobs
+    from worker.trigger import mark_drain_requested
+
+    # Steady state: the settings snapshot a task left, and a drain already asked for.
+    save_hook_settings(str(stash_dir), {}, str(data_dir_env))
+    mark_drain_requested(ensure_private_dir(str(data_dir_env)))
+    report = tmp_path / "modules.txt"
+    env = dict(subprocess_env, PLEXSYNC_DATA_DIR=str(data_dir_env))
+    for title in ("first", "second"):   # the second finds the queue's file made by the first
+        proc = subprocess.run([sys.executable, "-c", LEAN_PROBE.replace("REPORT", repr(str(report))), ENTRY],
+                              capture_output=True, env=env, cwd=str(tmp_path),
+                              input=json.dumps(hook_doc(stash_dir, fields=["id", "title"],
+                                                        port=closed_port())).encode(), timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        code, *modules = report.read_text().splitlines()
+        assert code == "0" and "_sqlite3" in modules
+        assert not {"functools", "collections"} & set(modules), sorted(set(modules))
+    assert len(list(pending_jobs(str(data_dir_env)))) == 2
+
+
+def test_sqlite_loaded_for_a_hook_still_runs_statements_and_leaves_the_real_functools(tmp_path):
+    probe = (
+        "import sys\n"
+        "from plugin.hook import _load_sqlite_without_functools\n"
+        "_load_sqlite_without_functools()\n"
+        "assert 'functools' not in sys.modules\n"
+        "import _sqlite3\n"
+        "conn = _sqlite3.connect(':memory:')\n"
+        "conn.execute('CREATE TABLE t (x)')\n"
+        "for n in range(5): conn.execute('INSERT INTO t VALUES (?)', (n,))\n"
+        "assert conn.execute('SELECT sum(x) FROM t').fetchone() == (10,)\n"
+        "import functools\n"
+        "assert functools.reduce(lambda a, b: a + b, [1, 2, 3]) == 6\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, cwd=str(Path(ENTRY).parent),
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
 TEARDOWN_PROBE = """
 import atexit, runpy, sys
 atexit.register(lambda: sys.stderr.write("\\nTORN DOWN\\n"))
