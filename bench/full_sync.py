@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.common import peak_rss_mb, routes, save
 from sandbox.harness import Sandbox
+from sandbox.plex_process import PlexProcess
 
 
 def _cpu_seconds(who: int) -> float:
@@ -41,7 +42,11 @@ def _drain(sb: Sandbox) -> tuple[float, dict[str, int], int, dict[str, float]]:
     assert sb.runner is not None
     sb.plex.reset_requests()
     sb.stash.reset_queries()
-    plugin_cpu, emulator_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN), _cpu_seconds(resource.RUSAGE_SELF)
+    def emulators() -> float:
+        own = _cpu_seconds(resource.RUSAGE_SELF)
+        return own + (sb.plex.cpu_seconds() if isinstance(sb.plex, PlexProcess) else 0.0)
+
+    plugin_cpu, emulator_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN), emulators()
     started = time.perf_counter()
     result = sb.runner.run_task("Process queue", {"linger": "0.1", "max_wait": "0.1"})
     sb.runner.wait_for_jobs(timeout=3600)
@@ -49,7 +54,7 @@ def _drain(sb: Sandbox) -> tuple[float, dict[str, int], int, dict[str, float]]:
         raise RuntimeError(result.error)
     seconds = time.perf_counter() - started
     cpu = {"plugin": round(_cpu_seconds(resource.RUSAGE_CHILDREN) - plugin_cpu, 2),
-           "emulators": round(_cpu_seconds(resource.RUSAGE_SELF) - emulator_cpu, 2)}
+           "emulators": round(emulators() - emulator_cpu, 2)}
     return seconds, routes(sb.plex.request_counts()), len(sb.stash.queries), cpu
 
 
@@ -61,10 +66,14 @@ def main() -> None:
     parser.add_argument("--upload-latency-ms", type=float, default=None,
                         help="Plex emulator: wait before a poster upload's answer (default: --plex-latency-ms)")
     parser.add_argument("--parallel", type=int, default=4, help="the 'Parallel Plex requests' setting")
+    parser.add_argument("--plex-in-process", action="store_true",
+                        help="run the Plex emulator as threads of this process, beside Stash's (as before "
+                             "2026-12-03): the two emulators then share one interpreter lock")
     args = parser.parse_args()
     n = args.scenes
     upload_ms = args.plex_latency_ms if args.upload_latency_ms is None else args.upload_latency_ms
-    with Sandbox(scenes=n, seed=13, job_queue="sync", settings={"parallel_plex_requests": args.parallel}) as sb:
+    with Sandbox(scenes=n, seed=13, job_queue="sync", settings={"parallel_plex_requests": args.parallel},
+                 plex_process=not args.plex_in_process) as sb:
         assert sb.runner is not None
         sb.runner.timeout = 3600.0   # a slow Plex makes one drain longer than the runner's default
         sb.plex.latency, sb.plex.upload_latency = args.plex_latency_ms / 1000, upload_ms / 1000

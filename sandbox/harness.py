@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.library import SceneSpec, World, generate
+from sandbox.plex_process import PlexProcess
 from sandbox.plex_server import PlexServer
 from sandbox.runner import PluginRunner
 from sandbox.stash_server import StashServer
@@ -29,13 +30,14 @@ class Sandbox:
 
     def __init__(self, *, scenes: int = 300, seed: int = 1, settings: dict[str, Any] | None = None,
                  job_queue: str = "background", world: World | None = None, layout: str = "movies",
-                 library: str = "Movies", **world_options: Any) -> None:
+                 library: str = "Movies", plex_process: bool = False, **world_options: Any) -> None:
         self.world = world or generate(seed=seed, scenes=scenes, **world_options)
         #: How the world is filed in Plex (``World.load_into``'s layouts) and the library's name.
         self.layout, self.library = layout, library
         self.extra_settings = dict(settings or {})
         self.job_queue = job_queue
-        self.plex = PlexServer()
+        #: ``plex_process``: the Plex emulator runs in a process of its own (benches).
+        self.plex: Any = PlexProcess() if plex_process else PlexServer()
         self.stash = StashServer()
         self.root = Path(tempfile.mkdtemp(prefix="plexsync-sandbox-"))
         #: Stash's config folder; the plugin's data lives in ``<it>/plexsync`` by default.
