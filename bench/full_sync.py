@@ -66,14 +66,14 @@ def main() -> None:
     parser.add_argument("--upload-latency-ms", type=float, default=None,
                         help="Plex emulator: wait before a poster upload's answer (default: --plex-latency-ms)")
     parser.add_argument("--parallel", type=int, default=4, help="the 'Parallel Plex requests' setting")
-    parser.add_argument("--plex-in-process", action="store_true",
-                        help="run the Plex emulator as threads of this process, beside Stash's (as before "
-                             "2026-12-03): the two emulators then share one interpreter lock")
+    parser.add_argument("--plex-process", action="store_true",
+                        help="run the Plex emulator in a process of its own (sandbox/plex_process.py) instead "
+                             "of as threads of this process beside Stash's, sharing one interpreter lock")
     args = parser.parse_args()
     n = args.scenes
     upload_ms = args.plex_latency_ms if args.upload_latency_ms is None else args.upload_latency_ms
     with Sandbox(scenes=n, seed=13, job_queue="sync", settings={"parallel_plex_requests": args.parallel},
-                 plex_process=not args.plex_in_process) as sb:
+                 plex_process=args.plex_process) as sb:
         assert sb.runner is not None
         sb.runner.timeout = 3600.0   # a slow Plex makes one drain longer than the runner's default
         sb.plex.latency, sb.plex.upload_latency = args.plex_latency_ms / 1000, upload_ms / 1000
@@ -100,6 +100,7 @@ def main() -> None:
         "plex_latency_ms": args.plex_latency_ms,
         "upload_latency_ms": upload_ms,
         "parallelism": args.parallel,
+        "plex_emulator": "own process" if args.plex_process else "threads of the bench process",
         "plex_max_in_flight": max_in_flight,
         "first_sync": {"seconds": round(first_seconds, 2), "scenes_per_s": round(n / first_seconds, 1),
                        "plex_requests": first_routes,
@@ -128,6 +129,7 @@ def main() -> None:
     print(f"re-sync Plex requests: {resync_routes}")
     print(f"drain peak RSS {figures['drain_peak_rss_mb']} MB")
     suffix = f"_plex{args.plex_latency_ms:g}ms" if args.plex_latency_ms or args.upload_latency_ms else ""
+    suffix += "_plexprocess" if args.plex_process else ""
     save(f"full_sync_{n}{suffix}_par{args.parallel}", figures)
 
 
