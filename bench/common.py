@@ -1,4 +1,4 @@
-"""Shared bits of the bench scripts: percentiles, peak RSS, saving results."""
+"""Shared bits of the bench scripts: percentiles, peak RSS (ours and the plugin's), saving results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import json
 import os
 import platform
 import resource
+import stat
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,50 @@ def summary_ms(values: list[float]) -> dict[str, float]:
             "p95_ms": round(percentile(values, 0.95) * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
 
 
-def peak_rss_mb(children: bool = False) -> float:
-    """Peak resident memory of this process (or of its waited-for children), in MB."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
-    return round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+# The launcher the runner's 'python' becomes: runs the plugin exactly as given (same
+# stdin, stdout, stderr, environment), then appends its peak RSS (KiB) to a file.
+_LAUNCHER = """#!{python}
+import os, resource, subprocess, sys
+code = subprocess.call([{python!r}, *sys.argv[1:]])
+with open(os.environ[{env!r}], "a") as fh:
+    fh.write(f"{{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}}\\n")
+if code < 0:
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
+_RSS_ENV = "PLEXSYNC_BENCH_RSS_FILE"
+
+
+class PluginMemory:
+    """The peak RSS of each plugin process a sandbox's runner starts.
+
+    A process's peak (``ru_maxrss``) counts its memory from before ``exec``: a plugin
+    forked straight from the bench inherits, for an instant, the bench's whole RSS (the
+    emulators' library), which is what the drains' "peak RSS" reported until 2026-12-03
+    (181 MB at 10,000 scenes, while the drain itself stays under 70 MB). So the runner
+    starts each plugin through a small launcher, and the launcher reports its child's peak.
+    """
+
+    def __init__(self, runner: Any, folder: Path) -> None:
+        self.file = folder / "plugin_rss.txt"
+        self.file.touch()
+        launcher = folder / "python-with-rss"
+        launcher.write_text(_LAUNCHER.format(python=sys.executable, env=_RSS_ENV))
+        launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
+        runner.python = str(launcher)
+        runner.env[_RSS_ENV] = str(self.file)
+        self._seen = 0
+
+    def peaks_mb(self) -> list[float]:
+        """Peak RSS of every plugin process that ended since the last call, in MB."""
+        values = self.file.read_text().split()
+        new, self._seen = values[self._seen:], len(values)
+        return [round(int(v) / 1024, 1) for v in new]
 
 
 def save(name: str, data: dict[str, Any]) -> Path:

@@ -22,7 +22,7 @@ import resource
 import time
 from typing import Any
 
-from bench.common import peak_rss_mb, routes, save
+from bench.common import PluginMemory, routes, save
 from sandbox.harness import Sandbox
 from sandbox.plex_process import PlexProcess
 
@@ -76,6 +76,7 @@ def main() -> None:
                  plex_process=args.plex_process) as sb:
         assert sb.runner is not None
         sb.runner.timeout = 3600.0   # a slow Plex makes one drain longer than the runner's default
+        memory = PluginMemory(sb.runner, sb.root)
         sb.plex.latency, sb.plex.upload_latency = args.plex_latency_ms / 1000, upload_ms / 1000
         # A real Stash serves covers from files it made when it scanned; the emulator makes
         # each on first request, in pure Python (~2 ms). Made here, before the clock runs.
@@ -91,6 +92,7 @@ def main() -> None:
         sb.queue_everything()
         resync_seconds, resync_routes, resync_stash, resync_cpu = _drain(sb)
         max_in_flight = sb.plex.max_in_flight
+        drain_peak = max(memory.peaks_mb(), default=0.0)
 
     writes = {k: v for k, v in resync_routes.items() if k.startswith(("PUT", "POST"))}
     unchanged = n - len(changed)
@@ -116,7 +118,7 @@ def main() -> None:
             # Every write belongs to a changed scene when this is 0.
             "writes_per_unchanged_scene": round((sum(writes.values()) - len(changed)) / max(unchanged, 1), 3),
         },
-        "drain_peak_rss_mb": peak_rss_mb(children=True),
+        "drain_peak_rss_mb": drain_peak,
     }
     first = figures["first_sync"]
     print(f"{n} scenes, Plex {args.plex_latency_ms:g} ms per request ({upload_ms:g} ms per upload), parallelism {args.parallel} — "

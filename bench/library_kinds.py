@@ -25,7 +25,7 @@ import random
 import time
 from typing import Any
 
-from bench.common import peak_rss_mb, routes, save
+from bench.common import PluginMemory, routes, save
 from sandbox.harness import Sandbox
 from sandbox.library import generate
 
@@ -51,6 +51,7 @@ def main() -> None:
                  settings={"plex_libraries": LIBRARY}) as sb:
         assert sb.runner is not None
         sb.runner.timeout = 3600.0
+        memory = PluginMemory(sb.runner, sb.root)
         sb.queue_everything()
         sb.plex.reset_requests()
         sb.stash.reset_queries()
@@ -94,7 +95,7 @@ def main() -> None:
                               # Every write belongs to a changed episode when this equals 1.
                               "writes_per_changed_episode": round(sum(writes.values()) / len(changed), 3),
                               "stash_queries": reconcile_stash},
-        "plugin_peak_rss_mb": peak_rss_mb(children=True),
+        "plugin_peak_rss_mb": max(memory.peaks_mb(), default=0.0),
         # Wall times mean little on a shared machine: say how busy it was.
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }

@@ -30,31 +30,15 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import stat
 import sys
 import time
 from collections import Counter
 from typing import Any
 
-from bench.common import routes, save
+from bench.common import PluginMemory, routes, save
 from sandbox.harness import Sandbox
 
 _OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
-RSS_ENV = "PLEXSYNC_BENCH_RSS_FILE"
-
-# The launcher Stash's 'python' becomes for this bench: runs the plugin exactly as given
-# (same stdin, stdout, stderr, environment), then appends its peak RSS (KiB) to a file.
-_LAUNCHER = """#!{python}
-import os, resource, subprocess, sys
-code = subprocess.call([{python!r}, *sys.argv[1:]])
-with open(os.environ[{env!r}], "a") as fh:
-    fh.write(f"{{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}}\\n")
-if code < 0:
-    os.kill(os.getpid(), -code)
-sys.exit(code)
-"""
-
-
 def _operations(queries: list[dict]) -> dict[str, int]:
     """Stash requests by GraphQL operation name."""
     names: Counter[str] = Counter()
@@ -71,35 +55,26 @@ class Bench:
         assert sb.runner is not None
         self.sb = sb
         self.runner = sb.runner
-        self.rss_file = sb.root / "plugin_rss.txt"
-        self.rss_file.touch()
-        launcher = sb.root / "python-with-rss"
-        launcher.write_text(_LAUNCHER.format(python=sys.executable, env=RSS_ENV))
-        launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-        self.runner.python = str(launcher)
-        self.runner.env[RSS_ENV] = str(self.rss_file)
+        self.memory = PluginMemory(self.runner, sb.root)
         self.runner.timeout = 3600.0
-
-    def _rss_lines(self) -> int:
-        return len(self.rss_file.read_text().split())
 
     def run(self, task: str, args: dict[str, str] | None = None) -> dict[str, Any]:
         """Run ``task`` and whatever it queues; its figures."""
         self.sb.plex.reset_requests()
         self.sb.stash.reset_queries()
-        seen = self._rss_lines()
+        self.memory.peaks_mb()   # earlier processes' peaks are not this pass's
         started = time.perf_counter()
         result = self.runner.run_task(task, args or {})
         self.runner.wait_for_jobs(timeout=3600)
         seconds = time.perf_counter() - started
         if result.error:
             raise RuntimeError(f"task {task!r} failed: {result.error}")
-        peaks = [int(v) for v in self.rss_file.read_text().split()[seen:]]
+        peaks = self.memory.peaks_mb()
         plex = routes(self.sb.plex.request_counts())
         stash = _operations(list(self.sb.stash.queries))
         output = result.output if isinstance(result.output, dict) else {}
         return {"seconds": round(seconds, 2), "plugin_processes": len(peaks),
-                "peak_rss_mb": round(max(peaks, default=0) / 1024, 1),
+                "peak_rss_mb": max(peaks, default=0.0),
                 "plex_requests": plex, "plex_requests_total": sum(plex.values()),
                 "stash_requests": stash, "stash_requests_total": sum(stash.values()),
                 "reported": output.get("watch_state", {})}
