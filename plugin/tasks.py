@@ -176,7 +176,8 @@ def handle_task(document: dict[str, Any]) -> int:
 
     conn = plugin_input.server_connection
     try:
-        stash = StashClient(StashConnection.from_server_connection(conn.model_dump())).with_api_key()
+        # Kept connections: a drain fetches a cover per scene (a TCP and TLS handshake each otherwise).
+        stash = StashClient(StashConnection.from_server_connection(conn.model_dump())).keep_alive().with_api_key()
         settings = stash.plugin_settings()
     except StashError as exc:
         log_error(f"PlexSync cannot talk to Stash: {exc}")

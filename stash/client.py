@@ -12,13 +12,13 @@ from collections import namedtuple
 # annotations are imported for type checkers alone.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterator, Mapping, Sequence
+    from typing import Any, Callable, Iterator, Mapping, Sequence
 
     from stash.watch_state import SceneWatchState
 
 from shared.log import create_logger
 from stash import queries
-from stash.transport import TransportError, request
+from stash.transport import Response, TransportError, request
 
 PLUGIN_ID = "plexsync"
 log_warn = create_logger("stash")[3]
@@ -79,9 +79,20 @@ class StashConnection(namedtuple("StashConnection",
 class StashClient:
     """GraphQL calls PlexSync makes, each one request."""
 
-    def __init__(self, connection: StashConnection, timeout: float = 30.0) -> None:
+    def __init__(self, connection: StashConnection, timeout: float = 30.0,
+                 send: Callable[..., Response] = request) -> None:
         self.connection = connection
         self.timeout = timeout
+        #: How requests go out: a connection each (``stash.transport.request``, the hook's
+        #: way) or kept connections (:meth:`keep_alive`, for tasks).
+        self._send = send
+
+    def keep_alive(self) -> "StashClient":
+        """The same client on kept connections (``stash.session``): for tasks that send
+        many requests (a drain fetches a cover per scene)."""
+        from stash.session import StashSession
+
+        return StashClient(self.connection, self.timeout, StashSession().request)
 
     def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run ``query``; return its ``data``. Raises a :class:`StashError` subclass."""
@@ -89,8 +100,8 @@ class StashClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **self.connection.headers()}
         conn = self.connection
         try:
-            resp = request("POST", conn.scheme, conn.host, conn.port, "/graphql",
-                           headers=headers, body=body, timeout=self.timeout)
+            resp = self._send("POST", conn.scheme, conn.host, conn.port, "/graphql",
+                              headers=headers, body=body, timeout=self.timeout)
         except TransportError as exc:
             raise StashUnreachable(f"Stash is not reachable at {conn.base_url}: {exc}") from None
         if resp.status in (401, 403):
@@ -116,8 +127,8 @@ class StashClient:
         # Stash builds URLs from the request's host; reach it the way we reach the API.
         conn = self.connection
         try:
-            resp = request("GET", conn.scheme, conn.host, conn.port, path or "/",
-                           headers=conn.headers(), timeout=self.timeout)
+            resp = self._send("GET", conn.scheme, conn.host, conn.port, path or "/",
+                              headers=conn.headers(), timeout=self.timeout)
         except TransportError as exc:
             raise StashUnreachable(f"Stash is not reachable at {conn.base_url}: {exc}") from None
         if resp.status in (401, 403):
@@ -149,7 +160,7 @@ class StashClient:
         """A client that also sends Stash's API key, so long tasks outlive the session cookie."""
         data = self.execute(queries.API_KEY)
         key = ((data.get("configuration") or {}).get("general") or {}).get("apiKey") or None
-        return StashClient(self.connection._replace(api_key=key), self.timeout) if key else self
+        return StashClient(self.connection._replace(api_key=key), self.timeout, self._send) if key else self
 
     def find_scene(self, scene_id: int | str) -> dict[str, Any] | None:
         """One scene with the fields a sync needs, or ``None`` if it does not exist."""

@@ -16,6 +16,7 @@ from collections import namedtuple
 # annotations are imported for type checkers alone.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ssl
     from typing import Mapping
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -32,9 +33,22 @@ class Response(namedtuple("Response", "status headers body")):
     __slots__ = ()
 
 
-def _clean(value: str) -> str:
-    # Refuse header injection from values that came over stdin.
+def clean_header(value: str) -> str:
+    """``value`` without line breaks: no header injection from values that came over stdin."""
     return value.replace("\r", "").replace("\n", "")
+
+
+def tls_context(host: str) -> ssl.SSLContext:
+    """The TLS context for Stash at ``host``: certificates verified, except on loopback,
+    where Stash commonly runs with a self-signed certificate and the traffic never
+    leaves the machine."""
+    import ssl  # only when needed: 6 ms
+
+    context = ssl.create_default_context()
+    if host in _LOOPBACK:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def request(method: str, scheme: str, host: str, port: int, path: str, *,
@@ -50,16 +64,10 @@ def request(method: str, scheme: str, host: str, port: int, path: str, *,
         raise TransportError(f"cannot connect to {scheme}://{host}:{port}: {exc.strerror or exc}") from exc
     try:
         if scheme == "https":
-            import ssl  # only when needed: 6 ms
-
-            context = ssl.create_default_context()
-            if host in _LOOPBACK:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            sock = context.wrap_socket(sock, server_hostname=host)
+            sock = tls_context(host).wrap_socket(sock, server_hostname=host)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
                  f"Content-Length: {len(body)}", "Accept-Encoding: identity"]
-        lines += [f"{_clean(k)}: {_clean(v)}" for k, v in (headers or {}).items()]
+        lines += [f"{clean_header(k)}: {clean_header(v)}" for k, v in (headers or {}).items()]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         raw = _read_all(sock)
     except OSError as exc:
