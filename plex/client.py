@@ -18,6 +18,7 @@ os.environ.setdefault("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
 import http.client  # noqa: E402
 import ssl  # noqa: E402
 import threading  # noqa: E402
+from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar  # noqa: E402
@@ -174,6 +175,7 @@ class PlexConnection:
         self._server: PlexServer | None = None
         self._session: requests.Session | None = None
         self._wire: PlexWire | None = None
+        self._reader: ThreadPoolExecutor | None = None
         # Each thread translates the errors of its own request: the response a hook saw
         # is kept per thread, so a 429 answering one request never colours another's error.
         self._local = threading.local()
@@ -295,6 +297,9 @@ class PlexConnection:
 
     def close(self) -> None:
         """Close pooled connections."""
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
+            self._reader = None
         if self._wire is not None:
             self._wire.close()
         if self._session is not None:
@@ -340,19 +345,36 @@ class PlexConnection:
 
     def list_section(self, section_id: str, page_size: int = PLEX_PAGE_SIZE,
                      media: MediaType = MOVIE) -> Iterator[ListedItem]:
-        """Every item of type ``media`` in a section, page by page."""
-        start = 0
-        while True:
+        """Every item of type ``media`` in a section, page by page.
+
+        The next page is asked for before this one is parsed and handed out, so Plex
+        renders it while we read (one page ahead at most: memory stays one page)."""
+
+        def page(start: int) -> Element | None:
             headers = {"X-Plex-Container-Start": str(start), "X-Plex-Container-Size": str(page_size)}
-            container = self.query(f"/library/sections/{section_id}/all?type={media.listing_type}", headers=headers)
-            if container is None:
-                return
-            items = parse_listing(container, section_id, media)
-            yield from items
-            start += len(items)
-            total = int(container.get("totalSize") or container.get("size") or 0)
-            if not items or start >= total:
-                return
+            return self.query(f"/library/sections/{section_id}/all?type={media.listing_type}", headers=headers)
+
+        start, container = 0, page(0)
+        ahead: Future[Element | None] | None = None
+        try:
+            while container is not None:
+                size = sum(1 for _ in container.iter(media.element))
+                total = int(container.get("totalSize") or container.get("size") or 0)
+                ahead = self._page_reader().submit(page, start + size) if size and start + size < total else None
+                yield from parse_listing(container, section_id, media)
+                start += size
+                container = ahead.result() if ahead is not None else None
+                ahead = None
+        finally:
+            if ahead is not None:   # the caller stopped early: the page is not wanted
+                ahead.cancel()
+
+    def _page_reader(self) -> ThreadPoolExecutor:
+        """The one thread that reads listing pages ahead (and keeps its connection)."""
+        with self._connect_lock:
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plex-listing")
+            return self._reader
 
     def find_by_file(self, section_id: str, path: str, media: MediaType = MOVIE) -> list[ListedItem]:
         """Items whose file path contains ``path`` (Plex's match is loose: callers check exactly)."""

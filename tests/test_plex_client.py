@@ -260,6 +260,43 @@ def test_list_section_pages_through_everything(plex_emu, conn):
     assert plex_emu.request_counts() == {LISTING: 3}   # no hidden per-item reloads
 
 
+def test_list_section_asks_for_the_next_page_before_handing_out_this_one():
+    import threading
+
+    from sandbox.plex_server import PlexServer
+
+    arrived: list[float] = []
+    second_page = threading.Event()
+
+    def sleep(seconds: float) -> None:   # the emulator's latency hook: called as each request arrives
+        arrived.append(seconds)
+        if len(arrived) == 5:            # GET /, sections... then the 2nd listing page (see below)
+            second_page.set()
+
+    with PlexServer(token=PLEX_TOKEN, latency=0.0001, sleep=sleep) as plex:
+        section = plex.add_section("Movies", [MOVIES])
+        plex.add_items(section, generate_items(25, MOVIES))
+        conn = PlexConnection(plex_config(plex))
+        try:
+            conn.all_sections()          # GET / and /library/sections: requests 1-2
+            conn.all_sections()          # request 3
+            pages = conn.list_section(str(section), page_size=10)
+            first = next(pages)          # page 1 (request 4) read; page 2 asked for before it is handed out
+            assert second_page.wait(timeout=30)
+            assert len([first, *pages]) == 25 and plex.request_counts()[LISTING] == 3
+        finally:
+            conn.close()
+
+
+def test_list_section_stopped_early_leaves_nothing_running(plex_emu, conn):
+    plex_emu.add_items(plex_emu.section_id, generate_items(25, MOVIES))
+    pages = conn.list_section(str(plex_emu.section_id), page_size=10)
+    assert next(pages).rating_key
+    pages.close()
+    conn.close()     # waits for the reader thread: returns, so nothing hangs
+    assert plex_emu.request_counts()[LISTING] <= 2
+
+
 def test_list_section_of_an_empty_section(plex_emu, conn):
     assert list(conn.list_section(str(plex_emu.section_id))) == []
 
