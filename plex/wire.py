@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import http.client
 import os
-import select
-import socket
 import ssl
-import threading
 from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
+
+from shared.keepalive import KeptConnections
 
 __all__ = ["PlexWire", "WireResponse", "tls_context"]
 
@@ -59,19 +58,6 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=verify)
 
 
-def _dropped(sock: socket.socket | None) -> bool:
-    """Whether an idle pooled connection was closed by the server (readable while idle
-    means end of stream or stray bytes: either way not reusable)."""
-    if sock is None:
-        return True
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    except (OSError, ValueError):
-        return True
-
-
 class PlexWire:
     """Requests to one Plex server, each thread on its own keep-alive connection."""
 
@@ -85,15 +71,13 @@ class PlexWire:
         self._headers = dict(headers)
         self._connect_timeout, self._read_timeout = timeout
         self._context = tls_context(verify) if self._https else None
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: set[http.client.HTTPConnection] = set()
+        self._kept = KeptConnections()
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None) -> WireResponse:
         """Send one request (``path`` from the server root, query included) and read the
         whole answer. Raises what ``http.client``/``socket``/``ssl`` raise."""
-        conn = self._connection()
+        conn = self._kept.get("plex", self._open_connection, self._read_timeout)
         sent = dict(self._headers)
         if headers:
             sent.update(headers)
@@ -104,51 +88,23 @@ class PlexWire:
             response = conn.getresponse()
             data = response.read()
         except BaseException:
-            self._discard(conn)
+            self._kept.discard("plex", conn)
             raise
         if response.will_close:
-            self._discard(conn)
+            self._kept.discard("plex", conn)
         return WireResponse(response.status, response.getheader("Retry-After"), data)
 
     @property
     def connections(self) -> int:
         """Connections open now (one per thread that has sent a request)."""
-        with self._lock:
-            return len(self._open)
+        return self._kept.count
 
     def close(self) -> None:
         """Close every thread's connection."""
-        with self._lock:
-            connections, self._open = self._open, set()
-        for conn in connections:
-            conn.close()
+        self._kept.close()
 
-    def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None and _dropped(conn.sock):
-            self._discard(conn)
-            conn = None
-        if conn is None:
-            if self._https:
-                conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._connect_timeout,
-                                                   context=self._context)
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
-            try:
-                conn.connect()
-            except BaseException:
-                conn.close()
-                raise
-            assert conn.sock is not None
-            conn.sock.settimeout(self._read_timeout)
-            self._local.conn = conn
-            with self._lock:
-                self._open.add(conn)
-        return conn
-
-    def _discard(self, conn: http.client.HTTPConnection) -> None:
-        conn.close()
-        if getattr(self._local, "conn", None) is conn:
-            self._local.conn = None
-        with self._lock:
-            self._open.discard(conn)
+    def _open_connection(self) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._connect_timeout,
+                                               context=self._context)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)

@@ -11,43 +11,33 @@ raised as :class:`stash.transport.TransportError`, as the hook's transport raise
 from __future__ import annotations
 
 import http.client
-import select
-import socket
-import threading
 from typing import Mapping
 
+from shared.keepalive import KeptConnections
 from stash.transport import Response, TransportError, clean_header, tls_context
 
 __all__ = ["StashSession"]
-
-_Key = tuple[str, str, int]
-
-
-def _dropped(sock: socket.socket | None) -> bool:
-    """Whether an idle kept connection was closed by Stash (readable while idle)."""
-    if sock is None:
-        return True
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    except (OSError, ValueError):
-        return True
-
 
 class StashSession:
     """``request`` with the signature of ``stash.transport.request``, on kept connections."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: set[http.client.HTTPConnection] = set()
+        self._kept = KeptConnections()
 
     def request(self, method: str, scheme: str, host: str, port: int, path: str, *,
                 headers: Mapping[str, str] | None = None, body: bytes = b"", timeout: float = 30.0) -> Response:
         """Send one request and return the whole response (see ``stash.transport.request``)."""
         key = (scheme, host, port)
-        conn = self._connection(key, timeout)
+
+        def open_connection() -> http.client.HTTPConnection:
+            if scheme == "https":
+                return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(host))
+            return http.client.HTTPConnection(host, port, timeout=timeout)
+
+        try:
+            conn = self._kept.get(key, open_connection, timeout)
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {scheme}://{host}:{port}: {exc.strerror or exc}") from exc
         try:
             conn.request(method, path, body=body if body or method in ("POST", "PUT") else None,
                          headers={"Accept-Encoding": "identity",
@@ -55,53 +45,17 @@ class StashSession:
             answer = conn.getresponse()
             data = answer.read()
         except (OSError, http.client.HTTPException) as exc:
-            self._discard(key, conn)
+            self._kept.discard(key, conn)
             raise TransportError(f"{method} {scheme}://{host}:{port}{path.split('?')[0]} failed: {exc}") from exc
         if answer.will_close:
-            self._discard(key, conn)
+            self._kept.discard(key, conn)
         return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
 
     @property
     def connections(self) -> int:
         """Connections open now."""
-        with self._lock:
-            return len(self._open)
+        return self._kept.count
 
     def close(self) -> None:
         """Close every thread's connections."""
-        with self._lock:
-            connections, self._open = self._open, set()
-        for conn in connections:
-            conn.close()
-
-    def _connection(self, key: _Key, timeout: float) -> http.client.HTTPConnection:
-        kept: dict[_Key, http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
-        conn = kept.get(key)
-        if conn is not None and _dropped(conn.sock):
-            self._discard(key, conn)
-            conn = None
-        if conn is None:
-            scheme, host, port = key
-            if scheme == "https":
-                conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(host))
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=timeout)
-            try:
-                conn.connect()
-            except OSError as exc:
-                conn.close()
-                raise TransportError(f"cannot connect to {scheme}://{host}:{port}: {exc.strerror or exc}") from exc
-            kept[key] = conn
-            with self._lock:
-                self._open.add(conn)
-        elif conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        return conn
-
-    def _discard(self, key: _Key, conn: http.client.HTTPConnection) -> None:
-        conn.close()
-        kept: dict[_Key, http.client.HTTPConnection] = self._local.__dict__.get("conns", {})
-        if kept.get(key) is conn:
-            del kept[key]
-        with self._lock:
-            self._open.discard(conn)
+        self._kept.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import pytest
 
@@ -23,10 +24,10 @@ SECTIONS = ("GET", "/library/sections")
 
 
 class OneShotServer:
-    """Answers each connection's first request with ``answer``, then closes it without
-    saying so (no ``Connection: close``): a keep-alive timeout on the server's side."""
+    """Answers each connection's first request with ``answer(request line)``, then closes
+    it without saying so (no ``Connection: close``): a keep-alive timeout on the server's side."""
 
-    def __init__(self, answer: bytes) -> None:
+    def __init__(self, answer: Callable[[bytes], bytes]) -> None:
         self.answer = answer
         self.requests: list[bytes] = []
         self.connections = 0
@@ -49,8 +50,9 @@ class OneShotServer:
                     if not chunk:
                         break
                     head += chunk
-                self.requests.append(head.split(b"\r\n", 1)[0])
-                client.sendall(self.answer)
+                line = head.split(b"\r\n", 1)[0]
+                self.requests.append(line)
+                client.sendall(self.answer(line))
             self.closed.release()
 
     def close(self) -> None:
@@ -100,8 +102,7 @@ def test_a_connection_plex_closed_while_idle_is_replaced_not_resent(plex_emu, co
 
 
 def test_silent_close_after_each_answer_costs_a_reconnect_never_a_second_send():
-    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n<Container/>"
-    server = OneShotServer(answer)
+    server = OneShotServer(lambda line: b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n<Container/>")
     wire = wire_to(server.port)
     try:
         for _ in range(3):
@@ -123,23 +124,11 @@ def test_dropped_mid_request_is_an_error_not_a_resend(plex_emu, conn):
 
 def test_a_redirect_hands_the_connection_to_requests_which_follows_it(plex_emu):
     # A reverse proxy in front of Plex that redirects every request to the real address.
-    def redirect(path: str) -> bytes:
-        return (f"HTTP/1.1 307 Temporary Redirect\r\nLocation: {plex_emu.url}{path}\r\n"
+    def redirect(line: bytes) -> bytes:
+        return (f"HTTP/1.1 307 Temporary Redirect\r\nLocation: {plex_emu.url}{line.split()[1].decode()}\r\n"
                 "Content-Length: 0\r\n\r\n").encode()
 
-    class Redirector(OneShotServer):
-        def _serve(self) -> None:
-            while True:
-                try:
-                    client, _ = self._listener.accept()
-                except OSError:
-                    return
-                with client:
-                    line = client.recv(65536).split(b"\r\n", 1)[0]
-                    self.requests.append(line)
-                    client.sendall(redirect(line.split()[1].decode()))
-
-    proxy = Redirector(b"")
+    proxy = OneShotServer(redirect)
     conn = PlexConnection(plex_config(plex_emu, plex_url=f"http://127.0.0.1:{proxy.port}"))
     try:
         assert [s.title for s in conn.all_sections()] == ["Movies"]
