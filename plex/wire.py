@@ -1,9 +1,9 @@
 """Plex's requests on the wire: keep-alive HTTP/1.1 over ``http.client``, one
 connection per thread.
 
-Why not requests: preparing an edit's long query string costs requests ~1.8 ms of
-CPU and a poster upload ~1.1 ms, against ~0.2 ms here (``bench/full_sync.py``),
-and a bulk drain sends two of them per scene. Connecting to Plex (plexapi's
+Why not requests: an edit with its long query string costs requests ~2.0 ms of CPU
+and a poster upload ~1.2 ms, against ~0.2 ms here (``bench/http_client.py``), and a
+bulk drain sends two of them per scene. Connecting to Plex (plexapi's
 ``PlexServer``) and every plexapi object call still go through requests; this
 module carries :meth:`plex.client.PlexConnection.query` only.
 

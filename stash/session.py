@@ -18,6 +18,7 @@ from stash.transport import Response, TransportError, clean_header, tls_context
 
 __all__ = ["StashSession"]
 
+
 class StashSession:
     """``request`` with the signature of ``stash.transport.request``, on kept connections."""
 
