@@ -250,3 +250,26 @@ class QueryLog:
 
 
 QUERIES = QueryLog()
+
+
+def save_title_and_drain(sb: Any, runner: PluginRunner, title: str) -> RunResult:
+    """Save ``title`` on the world's first scene as Stash does (its hook queues; Stash runs
+    *Process queue* through ``runner``), check both went well and Plex shows the title;
+    the drain's run."""
+    scene = sb.world.scenes[0]
+    sb.stash.update_scene(scene.stash_id, title=title)
+    hooks = runner.fire_hook("Scene.Update.Post", int(scene.stash_id), input={"title": "x"})
+    assert [h.ok for h in hooks] == [True], [h.stderr for h in hooks]
+    assert [r.name for r in runner.task_runs] == ["Process queue"]
+    drain = runner.task_runs[0]
+    assert drain.ok, (drain.error, drain.logs)
+    assert sb.plex_item(scene)["title"] == title
+    return drain
+
+
+def close_sandbox(sandbox: Sandbox) -> None:
+    """Stop a test's sandbox, keeping the GraphQL documents its Stash received (``QUERIES``)."""
+    QUERIES.add(sandbox.stash)
+    sandbox.runner.close()
+    sandbox.plex.stop()
+    sandbox.stash.stop()

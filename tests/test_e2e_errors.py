@@ -15,7 +15,8 @@ import pytest
 
 from sandbox.runner import RunResult
 from tests.e2e_helpers import EDIT, Sandbox, all_runs, assert_in_plex
-from tests.test_e2e_sync import close_sandbox, make_sandbox
+from tests.e2e_helpers import close_sandbox
+from tests.test_e2e_sync import make_sandbox
 
 pytestmark = pytest.mark.slow
 

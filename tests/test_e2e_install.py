@@ -26,6 +26,7 @@ from sandbox.harness import Sandbox
 from sandbox.runner import PluginRunner
 from shared.defaults import PACKAGE_INSTALL_TIMEOUT_SECONDS
 from shared.python_packages import FOLDER_NAME, STAMP_FILE
+from tests.e2e_helpers import save_title_and_drain
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -79,15 +80,8 @@ def test_status_installs_the_packages_then_a_save_syncs(tmp_path):
                                             capture_output=True, text=True, timeout=60).stdout
 
             # A save: the hook queues, Stash runs Process queue, which finds the packages.
-            scene = sb.world.scenes[0]
-            sb.stash.update_scene(scene.stash_id, title="Installed on a managed Python")
-            hooks = runner.fire_hook("Scene.Update.Post", int(scene.stash_id), input={"title": "x"})
-            assert [h.ok for h in hooks] == [True], [h.stderr for h in hooks]
-            assert [r.name for r in runner.task_runs] == ["Process queue"]
-            drain = runner.task_runs[0]
-            assert drain.ok, (drain.error, drain.logs)
+            drain = save_title_and_drain(sb, runner, "Installed on a managed Python")
             assert not any("Installing" in m for m in drain.messages("i"))
-            assert sb.plex_item(scene)["title"] == "Installed on a managed Python"
 
             # A plugin update with other pins: the folder's stamp no longer matches, the
             # next task reinstalls (and the one after does not).

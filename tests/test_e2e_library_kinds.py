@@ -21,7 +21,7 @@ from sandbox.plex_server import PlexServer
 from sandbox.runner import PluginRunner
 from sandbox.stash_server import StashServer
 from shared.datadir import ensure_private_dir
-from tests.e2e_helpers import EDIT, QUERIES, ROOT, Sandbox, all_runs, log_text
+from tests.e2e_helpers import EDIT, ROOT, Sandbox, all_runs, close_sandbox, log_text
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +42,6 @@ def make_box(tmp_path, layout: str, *, scenes: int = 10, seed: int = 5, unscanne
     box = Sandbox(stash=stash, plex=plex, world=world, runner=runner, data_dir=data_dir)
     box.configure(plex_url=plex.url, plex_token=plex.token, path_mappings=world.mapping_setting, **settings)
     return box
-
-
-def close_box(box: Sandbox) -> None:
-    QUERIES.add(box.stash)
-    box.runner.close()
-    box.plex.stop()
-    box.stash.stop()
 
 
 def expected(spec: SceneSpec) -> dict[str, Any]:
@@ -168,7 +161,7 @@ def test_each_kind_of_library_syncs_exactly(tmp_path, layout):
         assert {s.plex_type for s in box.world.scenes} == {"episode" if layout == "episodes" else "movie"}
         story(box, layout)
     finally:
-        close_box(box)
+        close_sandbox(box)
 
 
 def test_a_movies_and_a_tv_shows_library_at_once(tmp_path):
@@ -238,7 +231,7 @@ def test_a_movies_and_a_tv_shows_library_at_once(tmp_path):
         assert drain.ok and drain.output["synced"] == 1
         assert_exact(box, world.scenes)
     finally:
-        close_box(box)
+        close_sandbox(box)
 
 
 def plexsync_cli(box: Sandbox, *args: str):
@@ -267,7 +260,7 @@ def test_music_library_is_a_settings_error_naming_it(tmp_path):
         text = log_text([box.runner.run_task("Status")])
         assert "no library named Nope" in text and "'Plex libraries'" in text, text
     finally:
-        close_box(box)
+        close_sandbox(box)
 
 
 def test_fill_in_shows_from_studios(tmp_path):
@@ -316,4 +309,4 @@ def test_fill_in_shows_from_studios(tmp_path):
         assert box.writes() == {EDIT: 1}
         assert "Brand New Tag" in plex.item(show_key[ours])["genres"]
     finally:
-        close_box(box)
+        close_sandbox(box)

@@ -33,6 +33,7 @@ from tests.e2e_helpers import (
     Sandbox,
     all_runs,
     assert_in_plex,
+    close_sandbox,
     log_text,
     mismatches,
     untouched,
@@ -61,13 +62,6 @@ def make_sandbox(tmp_path, *, seed: int = 11, scenes: int = 30, job_queue: str |
         settings["path_mappings"] = mapping if isinstance(mapping, str) else world.mapping_setting
     sandbox.configure(**settings)
     return sandbox
-
-
-def close_sandbox(sandbox: Sandbox) -> None:
-    QUERIES.add(sandbox.stash)
-    sandbox.runner.close()
-    sandbox.plex.stop()
-    sandbox.stash.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from stash.watch_state import to_epoch
-from tests.test_e2e_sync import close_sandbox, make_sandbox
+from tests.e2e_helpers import close_sandbox
+from tests.test_e2e_sync import make_sandbox
 
 pytestmark = pytest.mark.slow
 

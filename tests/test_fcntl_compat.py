@@ -22,6 +22,7 @@ import pytest
 from sandbox.harness import Sandbox
 from sandbox.runner import PluginRunner
 from shared import fcntl_compat
+from tests.e2e_helpers import save_title_and_drain
 from worker.lock import DrainLock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,14 +85,7 @@ def test_the_plugin_runs_and_locks_without_fcntl(tmp_path):
         runner = PluginRunner(ROOT, sb.stash, stash_dir, job_queue="sync",
                               env={**env, "PYTHONPATH": str(hider), "FAKE_MSVCRT_LOG": str(log)})
         try:
-            scene = sb.world.scenes[0]
-            sb.stash.update_scene(scene.stash_id, title="Synced without fcntl")
-            hooks = runner.fire_hook("Scene.Update.Post", int(scene.stash_id), input={"title": "x"})
-            assert [h.ok for h in hooks] == [True], [h.stderr for h in hooks]
-            assert [r.name for r in runner.task_runs] == ["Process queue"]
-            drain = runner.task_runs[0]
-            assert drain.ok, (drain.error, drain.logs)
-            assert sb.plex_item(scene)["title"] == "Synced without fcntl"
+            save_title_and_drain(sb, runner, "Synced without fcntl")
             taken = calls(log)
             assert taken and {offset for _mode, offset, _n in taken} == {fcntl_compat.LOCK_OFFSET}
             assert {n for *_x, n in taken} == {1}

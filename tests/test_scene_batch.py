@@ -16,7 +16,8 @@ import pytest
 from shared.defaults import SCENE_BATCH_SIZE
 from stash import queries
 from tests.e2e_helpers import assert_in_plex
-from tests.test_e2e_sync import close_sandbox, make_sandbox
+from tests.e2e_helpers import close_sandbox
+from tests.test_e2e_sync import make_sandbox
 from worker.jobs import new_job
 from worker.queue import enqueue_many
 

@@ -27,8 +27,8 @@ from urllib.parse import unquote
 import pytest
 
 from sandbox.stash_ui import StashUI, vendor_missing
-from tests.e2e_helpers import ROOT
-from tests.test_e2e_sync import close_sandbox, make_sandbox
+from tests.e2e_helpers import ROOT, close_sandbox
+from tests.test_e2e_sync import make_sandbox
 from worker.lock import DrainLock
 from worker.trigger import mark_retry_due
 

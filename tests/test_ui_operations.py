@@ -25,7 +25,8 @@ from plugin.ui_operations import (
     sync_now_plan,
     synced_here_message,
 )
-from tests.test_e2e_sync import close_sandbox, make_sandbox
+from tests.e2e_helpers import close_sandbox
+from tests.test_e2e_sync import make_sandbox
 from worker.lock import DrainLock
 from worker.scene_status import (
     DEAD_LETTERED,
