@@ -40,6 +40,14 @@ def stash_client(stash: StashServer) -> StashClient:
 
 
 @pytest.fixture
+def no_plexapi_autoreload(monkeypatch):
+    """For modules driving plexapi directly: plexapi reads this per object, and a hidden
+    reload request would skew the emulator's counts. Import it by name and use it for the
+    whole module: ``pytestmark = pytest.mark.usefixtures("no_plexapi_autoreload")``."""
+    monkeypatch.setenv("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
+
+
+@pytest.fixture
 def plex_emu():
     """A started Plex emulator with one movie section at ``MOVIES`` (``plex_emu.section_id``)."""
     with PlexServer(token=PLEX_TOKEN) as server:

@@ -28,16 +28,14 @@ from plexapi.video import Movie
 
 from sandbox import plex_server
 from sandbox.plex_server import UNKNOWN_ROUTE, PlexServer, generate_items
+from tests.sync_support import no_plexapi_autoreload  # noqa: F401  (fixture)
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "plex"
 MOVIES = "/media/movies"
 EDIT_ROUTE = ("PUT", "/library/sections/{id}/all")
 
 
-@pytest.fixture(autouse=True)
-def _no_autoreload(monkeypatch):
-    """plexapi reads this per object: no hidden reload requests skew the counts."""
-    monkeypatch.setenv("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
+pytestmark = pytest.mark.usefixtures("no_plexapi_autoreload")
 
 
 @pytest.fixture

@@ -11,12 +11,10 @@ from plexapi.server import PlexServer as PlexApiServer
 
 from sandbox.plex_library import OTHER_VIDEOS
 from sandbox.plex_server import PlexServer
-from tests.sync_support import EDIT
+from tests.sync_support import EDIT, no_plexapi_autoreload  # noqa: F401  (fixture)
 
 
-@pytest.fixture(autouse=True)
-def _no_autoreload(monkeypatch):
-    monkeypatch.setenv("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
+pytestmark = pytest.mark.usefixtures("no_plexapi_autoreload")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from plexapi.server import PlexServer as PlexApiServer
 
 from sandbox.plex_server import PlexServer, generate_items
 from sandbox.plex_watch import History
+from tests.sync_support import no_plexapi_autoreload  # noqa: F401  (fixture)
 
 MOVIES = "/media/movies"
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -27,9 +28,7 @@ NOW_TS = int(NOW.timestamp())
 HISTORY = ("GET", "/status/sessions/history/all")
 
 
-@pytest.fixture(autouse=True)
-def _no_autoreload(monkeypatch):
-    monkeypatch.setenv("PLEXAPI_PLEXAPI_AUTORELOAD", "false")
+pytestmark = pytest.mark.usefixtures("no_plexapi_autoreload")
 
 
 @pytest.fixture
