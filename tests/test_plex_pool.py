@@ -263,3 +263,152 @@ def test_a_bulk_first_sync_reads_its_items_in_batches_and_a_resync_reads_only_ch
         assert {plex.item(keys[scenes.index(s)])["title"] for s in changed} == {f"Retitled {s}" for s in changed}
     finally:
         plex.stop()
+
+
+# -- flights waiting for a thread -------------------------------------------------------
+
+def _flight(n: int, io: Any) -> Any:
+    from worker.pool import Deferred, Flight
+
+    return Flight({"scene_id": n}, Deferred(io=io, finish=lambda result: result), (PUSH_SCENE, str(n)), 0.0)
+
+
+def _blocked(started: threading.Event, release: threading.Event, fail: bool = False) -> Any:
+    def io() -> str:
+        started.set()
+        assert release.wait(5), "never released"
+        if fail:
+            raise RuntimeError("Plex said no")
+        return "written"
+    return io
+
+
+def test_a_waiting_flight_starts_on_the_thread_that_frees_without_the_drains_help():
+    """The pool takes ``size`` running flights and WAITING more: when one lands, a waiting
+    one starts on that thread while the drain's thread is still elsewhere (here: never
+    asks the pool anything)."""
+    from worker.pool import WAITING, PlexPool
+
+    pool = PlexPool(2)
+    started = [threading.Event() for _ in range(2 + WAITING)]
+    release = [threading.Event() for _ in range(2 + WAITING)]
+    try:
+        for n in range(2 + WAITING):
+            assert not pool.full
+            pool.submit(_flight(n, _blocked(started[n], release[n])))
+        assert pool.full
+        assert started[0].wait(5) and started[1].wait(5)
+        assert not started[2].is_set()            # two threads: the third flight waits
+        release[0].set()
+        assert started[2].wait(5)                 # no finished() call in between
+        assert not started[3].is_set()
+    finally:
+        for event in release:
+            event.set()
+        while pool.busy:
+            pool.finished(block=True)
+        pool.close()
+
+
+def test_after_a_failure_no_waiting_flight_starts_until_the_drain_has_settled_it():
+    from worker.pool import NotStarted, PlexPool
+
+    pool = PlexPool(2)
+    started = [threading.Event() for _ in range(4)]
+    release = [threading.Event() for _ in range(4)]
+    pool.submit(_flight(0, _blocked(started[0], release[0], fail=True)))
+    pool.submit(_flight(1, _blocked(started[1], release[1])))
+    pool.submit(_flight(2, _blocked(started[2], release[2])))
+    try:
+        assert started[0].wait(5) and started[1].wait(5)
+        release[0].set()                          # flight 0 fails; its thread takes flight 2
+        landed: dict[int, Any] = {}
+        while len(landed) < 2:
+            landed.update((flight.job["scene_id"], error) for flight, _, error in pool.finished(block=True))
+        assert isinstance(landed[0], RuntimeError) and isinstance(landed[2], NotStarted)
+        assert not started[2].is_set()            # held back: nothing of it reached Plex
+        # Still unsettled: a flight submitted now waits too, even on a free thread.
+        pool.submit(_flight(3, _blocked(started[3], release[3])))
+        assert isinstance(pool.finished(block=True)[0][2], NotStarted) and not started[3].is_set()
+        pool.resume()                             # the drain has counted the failure
+        release[3].set()
+        pool.submit(_flight(3, _blocked(started[3], release[3])))
+        assert pool.finished(block=True)[0][1] == "written" and started[3].is_set()
+    finally:
+        for event in release:
+            event.set()
+        while pool.busy:
+            pool.finished(block=True)
+        pool.close()
+
+
+def test_hold_waiting_takes_back_the_flights_no_thread_has_started():
+    from worker.pool import PlexPool
+
+    pool = PlexPool(2)
+    started = [threading.Event() for _ in range(4)]
+    release = [threading.Event() for _ in range(4)]
+    for n in range(4):
+        pool.submit(_flight(n, _blocked(started[n], release[n])))
+    try:
+        assert started[0].wait(5) and started[1].wait(5)
+        taken = pool.hold_waiting()
+        assert sorted(flight.job["scene_id"] for flight in taken) == [2, 3]
+    finally:
+        for event in release:
+            event.set()
+        landed = []
+        while pool.busy:
+            landed += pool.finished(block=True)
+        pool.close()
+    assert sorted(flight.job["scene_id"] for flight, _, _ in landed) == [0, 1]
+    assert not started[2].is_set() and not started[3].is_set()
+
+
+def test_a_failing_job_among_many_leaves_every_other_job_run_exactly_once(data_dir):
+    """With flights waiting when one fails, those held back go back to the queue and run
+    later in the drain: each job's Plex I/O runs once, the failure is dead-lettered,
+    and nothing is lost or counted twice."""
+    from collections import Counter
+
+    from plex.exceptions import PermanentError
+    from worker.pool import Deferred
+
+    runs: Counter[int] = Counter()
+    guard = threading.Lock()
+    settled_one, sixth_started = threading.Event(), threading.Event()
+
+    class Handler:
+        def __call__(self, job: dict) -> str:
+            return self.start(job).run_inline()
+
+        def start(self, job: dict) -> Deferred:
+            scene = int(job["scene_id"])
+            if scene == 6:
+                sixth_started.set()   # 4 running, 5 waiting, 6 about to
+
+            def io() -> str:
+                with guard:
+                    runs[scene] += 1
+                if scene == 1:
+                    assert sixth_started.wait(5)
+                    raise PermanentError("scene 1 no longer exists in Stash")
+                # The first flights stay in the air until the failure has been settled,
+                # so later flights are waiting when it lands.
+                assert settled_one.wait(5)
+                return "written"
+            return Deferred(io=io, finish=lambda result: result)
+
+    for scene_id in range(1, 21):
+        enqueue(data_dir, new_job(scene_id, "Scene.Update.Post", {}))
+    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="x" * 20, parallel_plex_requests=4)
+    queue, dlq = JobQueue(data_dir, resume_unacked=True), DeadLetterQueue(data_dir)
+    try:
+        worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
+        report = worker.drain({PUSH_SCENE: Handler()}, progress=lambda done, total: settled_one.set())
+    finally:
+        queue.close()
+        dlq.close()
+    assert runs == Counter({n: 1 for n in range(1, 21)}), runs
+    assert report.synced == 19 and report.dead_lettered == 1 and report.retried == 0, report
+    assert list(pending_jobs(data_dir)) == [] and dead_letters(data_dir) == 1

@@ -8,6 +8,13 @@ item's Plex requests (``io``, on a pool thread) and what to do with their answer
 path index and the queue are used from the drain's thread only; pool threads touch
 nothing but the Plex connection. :class:`KeyLocks` keeps two requests for one Plex item
 from ever running at once.
+
+:data:`WAITING` flights more than there are threads wait in the pool: a thread that
+finishes takes the next at once, instead of idling while the drain's thread settles the
+landed job and starts another (a mean 3.5 ms between one thread's flights, 1.2 ms with
+two waiting, at 20 ms per Plex request; ``bench/full_sync.py``). A failure holds them
+back (:class:`NotStarted`) until the drain has settled it, so nothing new reaches Plex
+after an error that opens the breaker or asks us to slow down.
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
-__all__ = ["Deferred", "Flight", "KeyLocks", "PlexPool", "pool_size"]
+__all__ = ["Deferred", "Flight", "KeyLocks", "NotStarted", "PlexPool", "WAITING", "pool_size"]
+
+#: Flights started on the drain's thread and waiting for a pool thread. Two, not one:
+#: flights often land close together, faster than the drain's thread starts the next.
+WAITING = 2
 
 
 @dataclass(frozen=True)
@@ -93,20 +104,31 @@ class Flight:
     read_at: float
 
 
-#: A finished flight: the flight, what ``io`` returned, or the exception it raised.
+class NotStarted(Exception):
+    """A flight's I/O was held back because an earlier flight failed: nothing was sent,
+    and its job goes back to the queue untouched."""
+
+
+#: A finished flight: the flight, what ``io`` returned, or the exception it raised
+#: (:class:`NotStarted` when it never ran).
 Landed = tuple[Flight, Any, Optional[Exception]]
 
 
 class PlexPool:
-    """At most ``size`` jobs' Plex I/O in flight on worker threads; results are handed
-    back to the drain's thread (:meth:`finished`), never settled on the pool's threads.
-    ``size`` 1 is no pool at all: the drain runs every job inline, as before."""
+    """At most ``size`` jobs' Plex I/O running on worker threads, and :data:`WAITING`
+    more waiting for a thread; results are handed back to the drain's thread (:meth:`finished`),
+    never settled on the pool's threads. ``size`` 1 is no pool at all: the drain runs
+    every job inline, as before."""
 
     def __init__(self, size: int) -> None:
         self.size = max(1, int(size))
         self._executor = (ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="plexsync-plex")
                           if self.size > 1 else None)
         self._flights: dict[Future[Any], Flight] = {}
+        # Failures of I/O so far, counted by the pool threads, and those the drain has
+        # settled (:meth:`resume`): while they differ, no waiting flight starts.
+        self._lock = threading.Lock()
+        self._failures = self._handed_over = self._settled = 0
 
     @property
     def parallel(self) -> bool:
@@ -120,17 +142,40 @@ class PlexPool:
 
     @property
     def full(self) -> bool:
-        """Whether ``size`` jobs are in flight (take no new job before one lands)."""
-        return len(self._flights) >= self.size
+        """Whether ``size`` jobs run and :data:`WAITING` wait (take no new job before one lands)."""
+        return len(self._flights) >= self.size + WAITING
 
     def has_key(self, key: tuple[str, str]) -> bool:
         """Whether a job of this (kind, key) is in flight."""
         return any(flight.key == key for flight in self._flights.values())
 
     def submit(self, flight: Flight) -> None:
-        """Start ``flight``'s I/O on a pool thread."""
+        """Start ``flight``'s I/O on a pool thread (or as soon as one is free)."""
         assert self._executor is not None and not self.full
-        self._flights[self._executor.submit(flight.deferred.io)] = flight
+        self._flights[self._executor.submit(self._run, flight.deferred.io)] = flight
+
+    def _run(self, io: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._failures != self._settled:
+                raise NotStarted()
+        try:
+            return io()
+        except BaseException:
+            with self._lock:
+                self._failures += 1   # before the future is done: finished() counts after
+            raise
+
+    def hold_waiting(self) -> list[Flight]:
+        """Take back every flight that has not started (after a failure, or when the drain
+        stops): they never reach Plex; the caller returns their jobs to the queue."""
+        taken = [future for future in self._flights if future.cancel()]
+        return [self._flights.pop(future) for future in taken]
+
+    def resume(self) -> None:
+        """The drain has settled every failure :meth:`finished` handed it: once no other
+        has happened, waiting flights may start again."""
+        with self._lock:
+            self._settled = self._handed_over
 
     def finished(self, block: bool) -> list[Landed]:
         """The flights done so far (waiting for at least one when ``block``), in the order
@@ -144,7 +189,11 @@ class PlexPool:
             flight = self._flights.pop(future)
             try:
                 landed.append((flight, future.result(), None))
+            except NotStarted as error:
+                landed.append((flight, None, error))
             except Exception as error:  # the drain classifies it like a handler's error
+                with self._lock:
+                    self._handed_over += 1
                 landed.append((flight, None, error))
         return landed
 

@@ -21,7 +21,7 @@ from plex.exceptions import PlexSyncError, StashUnavailable, TransientError
 from shared.log import create_logger, is_verbose, redact
 from shared import defaults
 from worker.circuit_breaker import CircuitBreaker, CircuitState
-from worker.pool import Deferred, Flight, PlexPool, pool_size
+from worker.pool import Deferred, Flight, NotStarted, PlexPool, pool_size
 from worker.jobs import PUSH_SCENE, coalesces, describe, due_at, is_due, key_of, kind_of
 from worker.retry_policy import Action, classify, pause_delay, retry_budget, retry_decision, retry_job
 from worker.stats import WorkerStats
@@ -202,9 +202,18 @@ class SyncWorker:
             """Settle the pool's finished jobs (waiting for one when ``block``), on this
             thread, in the order they finish; ``True`` when one stopped the drain."""
             stop = False
-            for flight, result, error in pool.finished(block):
+            landed = pool.finished(block)
+            if any(error is not None and not isinstance(error, NotStarted) for _, _, error in landed):
+                # Nothing new reaches Plex before this failure has counted (the breaker may
+                # open, a 429 pauses): the flight waiting for a thread goes back unsent.
+                landed += [(flight, None, NotStarted()) for flight in pool.hold_waiting()]
+            for flight, result, error in landed:
+                if isinstance(error, NotStarted):
+                    self.queue.nack(flight.job)   # never ran: taken again, as if never taken
+                    continue
                 outcome = self._settle(flight.job, flight.deferred, result, error)
                 stop = settled(flight.job, outcome, flight.read_at) or stop
+            pool.resume()
             return stop
 
         try:
@@ -220,7 +229,7 @@ class SyncWorker:
                     report.problem = breaker_problem(self.circuit_breaker.half_opens_at())
                     break
                 if pool.full or (pool.busy and self.circuit_breaker.state is not CircuitState.CLOSED):
-                    # At most N jobs in flight: nothing is read ahead past that. A half-open
+                    # At most N jobs running and WAITING more: nothing is read ahead past that. A half-open
                     # breaker tries Plex with one job at a time, as a serial drain does.
                     if settle(block=True):
                         break
@@ -280,6 +289,8 @@ class SyncWorker:
             try:
                 # In-flight jobs finish and are settled as any other: nothing is left unacked
                 # that ran, and no new one starts (the loop has ended).
+                for flight in pool.hold_waiting():
+                    self.queue.nack(flight.job)
                 while pool.busy:
                     settle(block=True)
             finally:
