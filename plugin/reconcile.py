@@ -45,6 +45,3 @@ def run(ctx: TaskContext) -> dict[str, Any]:
     if summary.enqueued_total and not dry_run:
         request_drain(ctx.stash, ctx.data_dir)
     return summary.as_dict()
-
-
-TASKS = {"reconcile": run}

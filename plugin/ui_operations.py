@@ -263,9 +263,3 @@ def status(ctx: TaskContext) -> dict[str, Any]:
         else:
             _probe(config, None, answer)
     return answer
-
-
-#: The modes, for the task table (``plugin/tasks.py``).
-TASKS = {"ui_scene": scene, "ui_sync_now": sync_now, "ui_status": status}
-#: Modes that only look: they create no data folder.
-READ_ONLY = frozenset({"ui_scene", "ui_status"})

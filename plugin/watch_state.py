@@ -34,6 +34,3 @@ def dry_run(ctx: TaskContext) -> dict[str, Any]:
 
     return run_watch_pass(ctx.config, ctx.stash, ctx.data_dir, dry_run=True,
                           progress=lambda text: log_debug(f"Watch state (dry run): {text}")).as_dict()
-
-
-TASKS = {"watch_state": run, "watch_state_dry_run": dry_run}

@@ -316,3 +316,25 @@ def test_hook_against_the_stash_emulator(run_plugin, stash_dir, tmp_path):
         assert server.take_plugin_task_requests() == []
     finally:
         server.stop()
+
+
+def test_process_queue_loads_neither_the_other_tasks_nor_asyncio(tmp_path, subprocess_env, stash_dir, data_dir_env):
+    # A save's drain starts a new process: every module it loads is on the way to Plex
+    # (the other tasks' ~80 ms, and the asyncio persist-queue would load, ~35-60 ms).
+    from sandbox.stash_server import StashServer
+
+    report = tmp_path / "modules.txt"
+    env = dict(subprocess_env, PLEXSYNC_DATA_DIR=str(data_dir_env))
+    with StashServer() as stash:
+        stash.set_plugin_settings("plexsync", {"plex_url": "http://127.0.0.1:9", "plex_token": "x" * 20})
+        doc = hook_doc(stash_dir, port=stash.port, cookie=stash.new_session())
+        doc["args"] = {"mode": "process"}
+        proc = subprocess.run([sys.executable, "-c", LEAN_PROBE.replace("REPORT", repr(str(report))), ENTRY],
+                              capture_output=True, env=env, cwd=str(tmp_path), input=json.dumps(doc).encode(),
+                              timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    code, *modules = report.read_text().splitlines()
+    assert code == "0" and {"plugin.process", "persistqueue", "worker.sync"} <= set(modules), proc.stderr
+    others = {"plugin.ui_operations", "plugin.reconcile", "plugin.dry_run", "plugin.dlq_tasks", "plugin.status",
+              "plugin.watch_state", "asyncio"}
+    assert not others & set(modules), sorted(others & set(modules))
