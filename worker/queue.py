@@ -14,6 +14,7 @@ Two doors into the same SQLite table:
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from shared.datadir import ensure_private_dir
@@ -177,6 +178,21 @@ def move_jobs(source_dir: str, target_dir: str) -> int:
     return len(rows)
 
 
+def _import_persistqueue() -> tuple[Any, type[Exception]]:
+    """persist-queue's ``SQLiteAckQueue`` class and ``Empty`` exception.
+
+    Its package tries to load its asyncio queues first (``asyncio`` alone takes 35-60 ms
+    of every task's start, and without ``aiofiles`` they fail anyway); PlexSync uses
+    none, so they are marked absent and the package's own ``ImportError`` path skips them.
+    """
+    for name in ("persistqueue.async_queue", "persistqueue.async_sqlqueue"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: "not importable"
+    from persistqueue import SQLiteAckQueue
+    from persistqueue.exceptions import Empty
+
+    return SQLiteAckQueue, Empty
+
+
 class JobQueue:
     """The drain's view of the queue. Open it only while holding the drain lock.
 
@@ -185,11 +201,11 @@ class JobQueue:
     """
 
     def __init__(self, data_dir: str, *, resume_unacked: bool = False) -> None:
-        from persistqueue import SQLiteAckQueue  # heavy: keep it off the hook's path
+        ack_queue, self._empty = _import_persistqueue()  # heavy: kept off the hook's path
 
         _connect(data_dir).close()  # WAL + table, with the retry above
         self.data_dir = data_dir
-        self._queue = SQLiteAckQueue(queue_path(data_dir), auto_resume=resume_unacked, timeout=SQLITE_LOCK_TIMEOUT_SECONDS)
+        self._queue = ack_queue(queue_path(data_dir), auto_resume=resume_unacked, timeout=SQLITE_LOCK_TIMEOUT_SECONDS)
         # The drain's own commits (take, ack, requeue) skip the fsync: in WAL mode a
         # killed drain still loses nothing, and a power cut can only take back its last
         # commits, in order: a job may run twice, never vanish.
@@ -206,11 +222,9 @@ class JobQueue:
 
     def get(self) -> dict[str, Any] | None:
         """Take the oldest ready job (now in flight), or ``None`` when none is ready."""
-        from persistqueue.exceptions import Empty
-
         try:
             return self._queue.get(block=False)
-        except Empty:
+        except self._empty:
             return None
 
     def ack(self, job: dict[str, Any]) -> None:
