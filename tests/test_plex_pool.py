@@ -10,7 +10,8 @@ requests overlap when the pool lets them.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import pytest
 
@@ -71,6 +72,23 @@ def drain(plex: PlexServer, stash: StashServer, data_dir: str, scene_ids: list[s
         return worker.drain({PUSH_SCENE: sync})
     finally:
         sync.close()
+        queue.close()
+        dlq.close()
+
+
+def drain_stub(data_dir: str, handler: Any, jobs: int, *, breaker: Any = None, **options: Any) -> DrainReport:
+    """Queue pushes of scenes 1..``jobs`` and drain them through ``handler`` (a stand-in for
+    the sync: the pool and the drain are under test) with parallelism 4."""
+    for scene_id in range(1, jobs + 1):
+        enqueue(data_dir, new_job(scene_id, "Scene.Update.Post", {}))
+    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="x" * 20, parallel_plex_requests=4)
+    queue, dlq = JobQueue(data_dir, resume_unacked=True), DeadLetterQueue(data_dir)
+    try:
+        worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
+        if breaker is not None:
+            worker.circuit_breaker._state = breaker
+        return worker.drain({PUSH_SCENE: handler}, **options)
+    finally:
         queue.close()
         dlq.close()
 
@@ -215,17 +233,7 @@ def test_half_open_breaker_tries_plex_with_one_job_at_a_time(data_dir):
                 raise PlexUnreachable("Plex at http://127.0.0.1:9: connection refused")
             return Deferred(io=io, finish=lambda result: "written")
 
-    for scene_id in range(1, 7):
-        enqueue(data_dir, new_job(scene_id, "Scene.Update.Post", {}))
-    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="x" * 20, parallel_plex_requests=4)
-    queue, dlq = JobQueue(data_dir, resume_unacked=True), DeadLetterQueue(data_dir)
-    try:
-        worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
-        worker.circuit_breaker._state = CircuitState.HALF_OPEN
-        report = worker.drain({PUSH_SCENE: Handler()})
-    finally:
-        queue.close()
-        dlq.close()
+    report = drain_stub(data_dir, Handler(), 6, breaker=CircuitState.HALF_OPEN)
     assert calls == 1
     assert "circuit breaker" in report.stopped_because, report
     assert len(list(pending_jobs(data_dir))) == 6 and dead_letters(data_dir) == 0
@@ -283,16 +291,33 @@ def _blocked(started: threading.Event, release: threading.Event, fail: bool = Fa
     return io
 
 
+@contextmanager
+def two_threads(flights: int) -> Iterator[tuple[Any, list[threading.Event], list[threading.Event], list[Any]]]:
+    """A pool of two threads, a started and a release event per flight, and (after the
+    block, which releases every flight and waits for the pool) the flights it landed."""
+    from worker.pool import PlexPool
+
+    pool = PlexPool(2)
+    started = [threading.Event() for _ in range(flights)]
+    release = [threading.Event() for _ in range(flights)]
+    landed: list[Any] = []
+    try:
+        yield pool, started, release, landed
+    finally:
+        for event in release:
+            event.set()
+        while pool.busy:
+            landed += pool.finished(block=True)
+        pool.close()
+
+
 def test_a_waiting_flight_starts_on_the_thread_that_frees_without_the_drains_help():
     """The pool takes ``size`` running flights and WAITING more: when one lands, a waiting
     one starts on that thread while the drain's thread is still elsewhere (here: never
     asks the pool anything)."""
-    from worker.pool import WAITING, PlexPool
+    from worker.pool import WAITING
 
-    pool = PlexPool(2)
-    started = [threading.Event() for _ in range(2 + WAITING)]
-    release = [threading.Event() for _ in range(2 + WAITING)]
-    try:
+    with two_threads(2 + WAITING) as (pool, started, release, _):
         for n in range(2 + WAITING):
             assert not pool.full
             pool.submit(_flight(n, _blocked(started[n], release[n])))
@@ -302,24 +327,15 @@ def test_a_waiting_flight_starts_on_the_thread_that_frees_without_the_drains_hel
         release[0].set()
         assert started[2].wait(5)                 # no finished() call in between
         assert not started[3].is_set()
-    finally:
-        for event in release:
-            event.set()
-        while pool.busy:
-            pool.finished(block=True)
-        pool.close()
 
 
 def test_after_a_failure_no_waiting_flight_starts_until_the_drain_has_settled_it():
-    from worker.pool import NotStarted, PlexPool
+    from worker.pool import NotStarted
 
-    pool = PlexPool(2)
-    started = [threading.Event() for _ in range(4)]
-    release = [threading.Event() for _ in range(4)]
-    pool.submit(_flight(0, _blocked(started[0], release[0], fail=True)))
-    pool.submit(_flight(1, _blocked(started[1], release[1])))
-    pool.submit(_flight(2, _blocked(started[2], release[2])))
-    try:
+    with two_threads(4) as (pool, started, release, _):
+        pool.submit(_flight(0, _blocked(started[0], release[0], fail=True)))
+        pool.submit(_flight(1, _blocked(started[1], release[1])))
+        pool.submit(_flight(2, _blocked(started[2], release[2])))
         assert started[0].wait(5) and started[1].wait(5)
         release[0].set()                          # flight 0 fails; its thread takes flight 2
         landed: dict[int, Any] = {}
@@ -334,33 +350,15 @@ def test_after_a_failure_no_waiting_flight_starts_until_the_drain_has_settled_it
         release[3].set()
         pool.submit(_flight(3, _blocked(started[3], release[3])))
         assert pool.finished(block=True)[0][1] == "written" and started[3].is_set()
-    finally:
-        for event in release:
-            event.set()
-        while pool.busy:
-            pool.finished(block=True)
-        pool.close()
 
 
 def test_hold_waiting_takes_back_the_flights_no_thread_has_started():
-    from worker.pool import PlexPool
-
-    pool = PlexPool(2)
-    started = [threading.Event() for _ in range(4)]
-    release = [threading.Event() for _ in range(4)]
-    for n in range(4):
-        pool.submit(_flight(n, _blocked(started[n], release[n])))
-    try:
+    with two_threads(4) as (pool, started, release, landed):
+        for n in range(4):
+            pool.submit(_flight(n, _blocked(started[n], release[n])))
         assert started[0].wait(5) and started[1].wait(5)
         taken = pool.hold_waiting()
         assert sorted(flight.job["scene_id"] for flight in taken) == [2, 3]
-    finally:
-        for event in release:
-            event.set()
-        landed = []
-        while pool.busy:
-            landed += pool.finished(block=True)
-        pool.close()
     assert sorted(flight.job["scene_id"] for flight, _, _ in landed) == [0, 1]
     assert not started[2].is_set() and not started[3].is_set()
 
@@ -399,16 +397,7 @@ def test_a_failing_job_among_many_leaves_every_other_job_run_exactly_once(data_d
                 return "written"
             return Deferred(io=io, finish=lambda result: result)
 
-    for scene_id in range(1, 21):
-        enqueue(data_dir, new_job(scene_id, "Scene.Update.Post", {}))
-    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="x" * 20, parallel_plex_requests=4)
-    queue, dlq = JobQueue(data_dir, resume_unacked=True), DeadLetterQueue(data_dir)
-    try:
-        worker = SyncWorker(queue=queue, dlq=dlq, config=config, data_dir=data_dir)
-        report = worker.drain({PUSH_SCENE: Handler()}, progress=lambda done, total: settled_one.set())
-    finally:
-        queue.close()
-        dlq.close()
+    report = drain_stub(data_dir, Handler(), 20, progress=lambda done, total: settled_one.set())
     assert runs == Counter({n: 1 for n in range(1, 21)}), runs
     assert report.synced == 19 and report.dead_lettered == 1 and report.retried == 0, report
     assert list(pending_jobs(data_dir)) == [] and dead_letters(data_dir) == 1
