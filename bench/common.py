@@ -16,6 +16,27 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def python_loop_ms() -> float:
+    """This machine's speed now: the best of three runs of a fixed pure-Python loop, in ms.
+
+    The 2-core machines these benches run on changed speed by more than 2× within an
+    hour (same code: 46 s, then 19 s for one run), so every result records this at the
+    bench's start and end; compare figures only between runs whose loop times agree.
+    """
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - began)
+    return round(best * 1000, 1)
+
+
+#: The loop's time when this bench started (this module is imported first thing).
+_LOOP_AT_START = python_loop_ms()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (``fraction`` in 0..1)."""
     ordered = sorted(values)
@@ -81,7 +102,9 @@ def save(name: str, data: dict[str, Any]) -> Path:
     data = {"bench": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                         # Other work on the machine while it ran (the 1/5/15-minute load averages at the end).
-                        "load_average": [round(x, 2) for x in os.getloadavg()]},
+                        "load_average": [round(x, 2) for x in os.getloadavg()],
+                        # Its speed (python_loop_ms) when the bench started and when it ended.
+                        "python_loop_ms": {"start": _LOOP_AT_START, "end": python_loop_ms()}},
             **data}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
