@@ -3,13 +3,15 @@
 Usage::
 
     python -m bench.reconcile --scenes 10000
-    python -m bench.reconcile --scenes 100000
+    python -m bench.reconcile --scenes 100000 [--plex-process]
 
 Three processes, so each number means one thing:
 
 * a **server** process holds both emulators (the Stash GraphQL emulator and the Plex
   emulator) loaded with N generated scenes and N matching Plex items, and times how
-  long each emulator spends answering;
+  long each emulator spends answering; with ``--plex-process`` the Plex emulator runs
+  in a process of its own (``sandbox/plex_process.py``), as a real Plex is a program
+  apart from Stash, and its busy time is that process's CPU time;
 * each measured reconcile runs in a fresh **run** process (``reconcile()`` in-process
   there, as the plugin task runs it), so its peak RSS is the reconcile's alone;
 * this **driver** process seeds the sync state between runs and writes the results.
@@ -115,18 +117,21 @@ def _plex_fields(scene: dict[str, Any], config: Any) -> dict[str, Any]:
     return fields
 
 
-def serve(n: int, seed: int) -> None:
+def serve(n: int, seed: int, plex_process: bool = False) -> None:
     """The server process: build, print where to connect, then obey commands on stdin."""
+    from sandbox.plex_process import PlexProcess
     from sandbox.plex_server import PlexServer
     from sandbox.stash_server import StashServer
     from validation.config import PlexSyncConfig
 
     started = time.perf_counter()
     stash = StashServer()
-    plex = PlexServer()
+    plex: Any = PlexProcess() if plex_process else PlexServer()
     busy = {"stash": 0.0, "plex": 0.0}
+    plex_cpu_at_reset = 0.0
     _time_calls(stash.executor, "run", busy, "stash")
-    _time_calls(plex, "_handle", busy, "plex")
+    if not plex_process:
+        _time_calls(plex, "_handle", busy, "plex")
     # Scenes were last updated a minute apart, the newest two days ago: edits made
     # now are "changed", and few scenes fall in the overlap before the cursor.
     newest = datetime.now(stash.tz) - timedelta(days=2)
@@ -155,8 +160,11 @@ def serve(n: int, seed: int) -> None:
         if command == "reset":
             plex.reset_requests()
             busy.update(stash=0.0, plex=0.0)
+            plex_cpu_at_reset = plex.cpu_seconds() if plex_process else 0.0
             reply: Any = "ok"
         elif command == "counts":
+            if plex_process:
+                busy["plex"] = plex.cpu_seconds() - plex_cpu_at_reset
             reply = {"plex_requests": routes(plex.request_counts()), "busy_s": dict(busy)}
         elif command == "edit_stash":        # edit some scenes in Stash (updated_at moves)
             chosen = rng.sample(scene_ids, int(arg))
@@ -236,9 +244,10 @@ def _cpu_s() -> float:
 class Servers:
     """The server process, spoken to line by line."""
 
-    def __init__(self, n: int, seed: int) -> None:
+    def __init__(self, n: int, seed: int, plex_process: bool = False) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.reconcile", "--serve", "--scenes", str(n),
-                                      "--seed", str(seed)], cwd=ROOT, stdin=subprocess.PIPE,
+                                      "--seed", str(seed), *(["--plex-process"] if plex_process else [])],
+                                     cwd=ROOT, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=_env())
         self.info = json.loads(self.proc.stdout.readline())
 
@@ -340,9 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--servers", help=argparse.SUPPRESS)
+    parser.add_argument("--plex-process", action="store_true",
+                        help="run the Plex emulator in a process of its own instead of beside Stash's")
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.scenes, args.seed)
+        serve(args.scenes, args.seed, args.plex_process)
         return 0
     if args.run:
         print(json.dumps(run_once(args.run, args.data_dir, json.loads(args.servers))))
@@ -350,10 +361,12 @@ def main(argv: list[str] | None = None) -> int:
 
     n = args.scenes
     print(f"Building {n} Stash scenes and {n} Plex items…", flush=True)
-    servers = Servers(n, args.seed)
+    servers = Servers(n, args.seed, args.plex_process)
     data_dir = tempfile.mkdtemp(prefix="plexsync-bench-")
+    suffix = " --plex-process" if args.plex_process else ""
     results: dict[str, Any] = {
-        "scenes": n, "command": f"python -m bench.reconcile --scenes {n}",
+        "scenes": n, "command": f"python -m bench.reconcile --scenes {n}{suffix}",
+        "plex_emulator": "own process (busy_s.plex: its CPU seconds)" if args.plex_process else "beside Stash's",
         "emulators": {"build_s": servers.info["build_s"], "rss_mb": servers.info["rss_mb"]},
         "runs": {},
     }
@@ -385,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_100k_120s_300mb": {"wall_s": steady["wall_s"], "peak_rss_mb": steady["peak_rss_mb"]},
     }
     print(f"checks: {json.dumps(results['checks'])}")
-    save(f"reconcile_{n}", results)
+    save(f"reconcile_{n}" + ("_plexprocess" if args.plex_process else ""), results)
     return 0 if all(v for k, v in results["checks"].items() if isinstance(v, bool)) else 1
 
 
