@@ -179,7 +179,9 @@ class PlexPool:
 
     def finished(self, block: bool) -> list[Landed]:
         """The flights done so far (waiting for at least one when ``block``), in the order
-        they finished, removed from the pool."""
+        they finished, removed from the pool. When one of them failed, the flights still
+        waiting for a thread come back too, as :class:`NotStarted`: nothing new reaches Plex
+        before the drain has settled that failure (the breaker may open, a 429 pauses)."""
         if not self._flights:
             return []
         if block:
@@ -195,6 +197,8 @@ class PlexPool:
                 with self._lock:
                     self._handed_over += 1
                 landed.append((flight, None, error))
+        if any(error is not None and not isinstance(error, NotStarted) for _, _, error in landed):
+            landed += [(flight, None, NotStarted()) for flight in self.hold_waiting()]
         return landed
 
     def close(self) -> None:

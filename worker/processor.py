@@ -202,12 +202,7 @@ class SyncWorker:
             """Settle the pool's finished jobs (waiting for one when ``block``), on this
             thread, in the order they finish; ``True`` when one stopped the drain."""
             stop = False
-            landed = pool.finished(block)
-            if any(error is not None and not isinstance(error, NotStarted) for _, _, error in landed):
-                # Nothing new reaches Plex before this failure has counted (the breaker may
-                # open, a 429 pauses): the flight waiting for a thread goes back unsent.
-                landed += [(flight, None, NotStarted()) for flight in pool.hold_waiting()]
-            for flight, result, error in landed:
+            for flight, result, error in pool.finished(block):
                 if isinstance(error, NotStarted):
                     self.queue.nack(flight.job)   # never ran: taken again, as if never taken
                     continue
