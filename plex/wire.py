@@ -1,29 +1,29 @@
-"""Plex's requests on the wire: keep-alive HTTP/1.1 over ``http.client``, one
+"""Plex's requests on the wire: keep-alive HTTP/1.1 (``shared.http_connection``), one
 connection per thread.
 
-Why not requests: an edit with its long query string costs requests ~2.0 ms of CPU
-and a poster upload ~1.2 ms, against ~0.2 ms here (``bench/http_client.py``), and a
-bulk drain sends two of them per scene. Connecting to Plex (plexapi's
-``PlexServer``) and every plexapi object call still go through requests; this
-module carries :meth:`plex.client.PlexConnection.query` only.
+Why not requests: an edit with its long query string costs requests ~1.4 ms of CPU
+and a poster upload ~0.7 ms, against a small fraction of that here
+(``python -m bench.http_client``), and a bulk drain sends two of them per scene.
+Connecting to Plex (plexapi's ``PlexServer``) and every plexapi object call still go
+through requests; this module carries :meth:`plex.client.PlexConnection.query` only.
 
 What requests did is kept: the same TLS trust (the 'CA certificate file', the
 environment's bundle or certifi's; 'Skip TLS certificate check' turns checking
 off), the connect and read timeouts, a pooled connection found closed by the
 server replaced before it is used rather than retried after (so a request is
 never sent twice). Nothing here classifies errors: the caller translates what is
-raised (``OSError``, ``ssl.SSLError``, ``http.client.HTTPException``).
+raised (``OSError``, ``ssl.SSLError``, ``shared.http_connection.ProtocolError``).
 """
 
 from __future__ import annotations
 
-import http.client
 import os
 import ssl
 from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from shared.http_connection import HttpConnection
 from shared.keepalive import KeptConnections
 
 __all__ = ["PlexWire", "WireResponse", "tls_context"]
@@ -76,23 +76,17 @@ class PlexWire:
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None) -> WireResponse:
         """Send one request (``path`` from the server root, query included) and read the
-        whole answer. Raises what ``http.client``/``socket``/``ssl`` raise."""
+        whole answer. Raises what ``socket``/``ssl``/``shared.http_connection`` raise."""
         conn = self._kept.get("plex", self._open_connection, self._read_timeout)
-        sent = dict(self._headers)
-        if headers:
-            sent.update(headers)
-        if body is None and method in ("PUT", "POST"):
-            sent["Content-Length"] = "0"   # http.client sends none for an empty PUT/POST
+        sent = {**self._headers, **headers} if headers else self._headers
         try:
-            conn.request(method, self._prefix + path, body=body, headers=sent)
-            response = conn.getresponse()
-            data = response.read()
+            answer = conn.request(method, self._prefix + path, sent, body)
         except BaseException:
             self._kept.discard("plex", conn)
             raise
-        if response.will_close:
+        if answer.will_close:
             self._kept.discard("plex", conn)
-        return WireResponse(response.status, response.getheader("Retry-After"), data)
+        return WireResponse(answer.status, answer.headers.get("retry-after"), answer.body)
 
     @property
     def connections(self) -> int:
@@ -103,8 +97,5 @@ class PlexWire:
         """Close every thread's connection."""
         self._kept.close()
 
-    def _open_connection(self) -> http.client.HTTPConnection:
-        if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._connect_timeout,
-                                               context=self._context)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
+    def _open_connection(self) -> HttpConnection:
+        return HttpConnection(self._host, self._port, timeout=self._connect_timeout, context=self._context)

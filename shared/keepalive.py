@@ -8,11 +8,12 @@ sent twice. Standard library only.
 
 from __future__ import annotations
 
-import http.client
 import select
 import socket
 import threading
 from typing import Callable, Hashable
+
+from shared.http_connection import HttpConnection
 
 __all__ = ["KeptConnections", "dropped"]
 
@@ -36,10 +37,10 @@ class KeptConnections:
     def __init__(self) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: set[http.client.HTTPConnection] = set()
+        self._open: set[HttpConnection] = set()
 
-    def get(self, key: Hashable, open_connection: Callable[[], http.client.HTTPConnection],
-            read_timeout: float) -> http.client.HTTPConnection:
+    def get(self, key: Hashable, open_connection: Callable[[], HttpConnection],
+            read_timeout: float) -> HttpConnection:
         """This thread's connection for ``key``, connected by ``open_connection()`` (whose
         timeout is the connect timeout) when it has none or the server closed it; its
         socket then waits ``read_timeout`` for answers. Raises what connecting raises."""
@@ -62,7 +63,7 @@ class KeptConnections:
         conn.sock.settimeout(read_timeout)
         return conn
 
-    def discard(self, key: Hashable, conn: http.client.HTTPConnection) -> None:
+    def discard(self, key: Hashable, conn: HttpConnection) -> None:
         """Close ``conn`` (failed, or the server said it closes it) and forget it."""
         conn.close()
         kept = self._kept()
@@ -84,6 +85,6 @@ class KeptConnections:
         for conn in connections:
             conn.close()
 
-    def _kept(self) -> dict[Hashable, http.client.HTTPConnection]:
-        kept: dict[Hashable, http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
+    def _kept(self) -> dict[Hashable, HttpConnection]:
+        kept: dict[Hashable, HttpConnection] = self._local.__dict__.setdefault("conns", {})
         return kept

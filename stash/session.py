@@ -10,11 +10,11 @@ raised as :class:`stash.transport.TransportError`, as the hook's transport raise
 
 from __future__ import annotations
 
-import http.client
 from typing import Mapping
 
+from shared.http_connection import HttpConnection
 from shared.keepalive import KeptConnections
-from stash.transport import Response, TransportError, clean_header, tls_context
+from stash.transport import Response, TransportError, tls_context
 
 __all__ = ["StashSession"]
 
@@ -30,27 +30,24 @@ class StashSession:
         """Send one request and return the whole response (see ``stash.transport.request``)."""
         key = (scheme, host, port)
 
-        def open_connection() -> http.client.HTTPConnection:
-            if scheme == "https":
-                return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(host))
-            return http.client.HTTPConnection(host, port, timeout=timeout)
+        def open_connection() -> HttpConnection:
+            return HttpConnection(host, port, timeout=timeout, context=tls_context(host) if scheme == "https" else None)
 
         try:
             conn = self._kept.get(key, open_connection, timeout)
         except OSError as exc:
             raise TransportError(f"cannot connect to {scheme}://{host}:{port}: {exc.strerror or exc}") from exc
         try:
-            conn.request(method, path, body=body if body or method in ("POST", "PUT") else None,
-                         headers={"Accept-Encoding": "identity",
-                                  **{clean_header(k): clean_header(v) for k, v in (headers or {}).items()}})
-            answer = conn.getresponse()
-            data = answer.read()
-        except (OSError, http.client.HTTPException) as exc:
+            answer = conn.request(method, path, headers, body if body or method in ("POST", "PUT") else None)
+        except OSError as exc:
             self._kept.discard(key, conn)
             raise TransportError(f"{method} {scheme}://{host}:{port}{path.split('?')[0]} failed: {exc}") from exc
+        except BaseException:
+            self._kept.discard(key, conn)
+            raise
         if answer.will_close:
             self._kept.discard(key, conn)
-        return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
+        return Response(answer.status, answer.headers, answer.body)
 
     @property
     def connections(self) -> int:
