@@ -32,12 +32,18 @@ def dropped(sock: socket.socket | None) -> bool:
 
 
 class KeptConnections:
-    """Each thread's open connection to each server (``key``)."""
+    """Each thread's open connection to each server (``key``).
+
+    A thread that ends leaves its connections behind; they are closed the next time any
+    thread opens one, so open sockets follow the live threads, not every thread that
+    ever sent a request (a drain's short-lived helper threads would otherwise leave
+    hundreds open, towards the process's file limit).
+    """
 
     def __init__(self) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: set[HttpConnection] = set()
+        self._open: dict[HttpConnection, threading.Thread] = {}
 
     def get(self, key: Hashable, open_connection: Callable[[], HttpConnection],
             read_timeout: float) -> HttpConnection:
@@ -58,7 +64,12 @@ class KeptConnections:
                 raise
             kept[key] = conn
             with self._lock:
-                self._open.add(conn)
+                self._open[conn] = threading.current_thread()
+                orphans = [c for c, owner in self._open.items() if not owner.is_alive()]
+                for orphan in orphans:
+                    del self._open[orphan]
+            for orphan in orphans:
+                orphan.close()
         assert conn.sock is not None
         conn.sock.settimeout(read_timeout)
         return conn
@@ -70,7 +81,7 @@ class KeptConnections:
         if kept.get(key) is conn:
             del kept[key]
         with self._lock:
-            self._open.discard(conn)
+            self._open.pop(conn, None)
 
     @property
     def count(self) -> int:
@@ -81,7 +92,7 @@ class KeptConnections:
     def close(self) -> None:
         """Close every thread's connections."""
         with self._lock:
-            connections, self._open = self._open, set()
+            connections, self._open = list(self._open), {}
         for conn in connections:
             conn.close()
 

@@ -118,3 +118,32 @@ def test_the_next_batch_is_read_in_the_background_and_handed_out_once():
         if batch is not None:
             batch.close()
         server.stop()
+
+
+def test_covers_of_batch_after_batch_reuse_the_same_connections():
+    """A drain's cover threads live as long as the drain, so their kept connections to
+    Stash do too: 5 batches open as many connections as one (they used to open new
+    threads, and so new connections, for every batch, and keep the old ones open)."""
+    from sandbox.stash_server import StashServer
+    from stash.client import StashClient, StashConnection
+    from stash.session import StashSession
+    from worker.scene_batch import SceneBatch
+
+    server = StashServer().start()
+    session = StashSession()
+    batch = None
+    try:
+        ids = [int(server.add_scene(title=f"s{i}", files=[f"/v/{i}.mp4"])) for i in range(20)]
+        client = StashClient(StashConnection(host=server.host, port=server.port, api_key=server.api_key),
+                             10.0, session.request)
+        batch = SceneBatch(client, lambda scene: (scene.get("paths") or {}).get("screenshot"), size=4,
+                           cover_workers=2)
+        for start in range(0, 20, 4):
+            batch.load(ids[start:start + 4])
+            assert all(batch.take_cover(batch.take(i).scene["paths"]["screenshot"]) for i in ids[start:start + 4])
+        assert session.connections <= 3   # two cover threads, and this thread's for the reads
+    finally:
+        if batch is not None:
+            batch.close()
+        session.close()
+        server.stop()

@@ -99,3 +99,19 @@ def test_connect_failure_is_a_transport_error():
     session = StashSession()
     with pytest.raises(TransportError):
         session.request("GET", "http", "127.0.0.1", 9, "/", timeout=2.0)
+
+
+def test_connections_of_threads_that_ended_are_closed(stash_emu):
+    # Short-lived threads (a pool per round) must not leave a socket each behind.
+    path = cover_path(stash_emu)
+    headers = connection(stash_emu).headers()
+    session = StashSession()
+    try:
+        for _ in range(5):
+            with ThreadPoolExecutor(3) as pool:
+                statuses = list(pool.map(lambda _: session.request("GET", "http", stash_emu.host, stash_emu.port,
+                                                                   path, headers=headers).status, range(6)))
+            assert statuses == [200] * 6
+            assert session.connections <= 3
+    finally:
+        session.close()

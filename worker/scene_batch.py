@@ -89,6 +89,9 @@ class SceneBatch:
         self._ahead: Future[_Batch | None] | None = None
         self._ahead_ids: frozenset[int] = frozenset()
         self._reader: ThreadPoolExecutor | None = None
+        # Kept for the drain: its threads keep their connections to Stash from batch to batch.
+        self._cover_pool: ThreadPoolExecutor | None = None
+        self._closed = False
 
     def take(self, scene_id: int) -> Fetched | None:
         """The scene as a batch read it (once), or ``None`` when no batch has it. A scene
@@ -138,9 +141,13 @@ class SceneBatch:
 
     def close(self) -> None:
         """Stop reading ahead (a read in progress ends on its own, its result unused)."""
+        self._closed = True
         if self._reader is not None:
             self._reader.shutdown(wait=False, cancel_futures=True)
             self._reader = None
+        if self._cover_pool is not None:
+            self._cover_pool.shutdown(wait=False, cancel_futures=True)
+            self._cover_pool = None
         self._ahead, self._ahead_ids = None, frozenset()
 
     def _adopt_ahead(self) -> None:
@@ -200,7 +207,7 @@ class SceneBatch:
     def _fetch_covers(self, scenes: list[dict[str, Any]]) -> dict[str, Cover]:
         urls = list(dict.fromkeys(u for u in map(self._url, scenes) if u))
         covers: dict[str, Cover] = {}
-        if not urls:
+        if not urls or self._closed:
             return covers
 
         def fetch(url: str) -> Cover:
@@ -211,15 +218,16 @@ class SceneBatch:
 
         held = 0
         step = max(1, self.cover_workers)
-        with ThreadPoolExecutor(max_workers=step) as pool:
-            # A few at a time, so no more than ``step`` covers past the budget are ever held.
-            for start in range(0, len(urls), step):
-                if held >= self.cover_budget:
-                    break  # the rest are fetched when their scene syncs: memory stays bounded
-                chunk = urls[start:start + step]
-                for url, cover in zip(chunk, pool.map(fetch, chunk)):
-                    size = 0 if isinstance(cover, StashError) else len(cover[0])
-                    if held + size <= self.cover_budget:
-                        held += size
-                        covers[url] = cover
+        if self._cover_pool is None:
+            self._cover_pool = ThreadPoolExecutor(max_workers=step, thread_name_prefix="stash-covers")
+        # A few at a time, so no more than ``step`` covers past the budget are ever held.
+        for start in range(0, len(urls), step):
+            if held >= self.cover_budget:
+                break  # the rest are fetched when their scene syncs: memory stays bounded
+            chunk = urls[start:start + step]
+            for url, cover in zip(chunk, self._cover_pool.map(fetch, chunk)):
+                size = 0 if isinstance(cover, StashError) else len(cover[0])
+                if held + size <= self.cover_budget:
+                    held += size
+                    covers[url] = cover
         return covers
