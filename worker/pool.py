@@ -19,8 +19,9 @@ after an error that opens the breaker or asks us to slow down.
 
 from __future__ import annotations
 
+import queue
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
@@ -125,6 +126,10 @@ class PlexPool:
         self._executor = (ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="plexsync-plex")
                           if self.size > 1 else None)
         self._flights: dict[Future[Any], Flight] = {}
+        # Each future as it completes (or is cancelled), in that order: the drain's thread
+        # waits on this one queue instead of registering a waiter with every flight each
+        # time (``concurrent.futures.wait`` cost ~10 % of a drain's CPU at 20 ms per request).
+        self._landed: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         # Failures of I/O so far, counted by the pool threads, and those the drain has
         # settled (:meth:`resume`): while they differ, no waiting flight starts.
         self._lock = threading.Lock()
@@ -152,7 +157,9 @@ class PlexPool:
     def submit(self, flight: Flight) -> None:
         """Start ``flight``'s I/O on a pool thread (or as soon as one is free)."""
         assert self._executor is not None and not self.full
-        self._flights[self._executor.submit(self._run, flight.deferred.io)] = flight
+        future = self._executor.submit(self._run, flight.deferred.io)
+        self._flights[future] = flight
+        future.add_done_callback(self._landed.put)
 
     def _run(self, io: Callable[[], Any]) -> Any:
         with self._lock:
@@ -182,13 +189,15 @@ class PlexPool:
         they finished, removed from the pool. When one of them failed, the flights still
         waiting for a thread come back too, as :class:`NotStarted`: nothing new reaches Plex
         before the drain has settled that failure (the breaker may open, a 429 pauses)."""
-        if not self._flights:
-            return []
-        if block:
-            wait(list(self._flights), return_when=FIRST_COMPLETED)
         landed: list[Landed] = []
-        for future in [f for f in self._flights if f.done()]:
-            flight = self._flights.pop(future)
+        while self._flights:
+            try:
+                future = self._landed.get(block=block and not landed)
+            except queue.Empty:
+                break
+            flight = self._flights.pop(future, None)
+            if flight is None:
+                continue   # taken back by hold_waiting: its job is requeued already
             try:
                 landed.append((flight, future.result(), None))
             except NotStarted as error:
