@@ -78,10 +78,13 @@ class PlexServer:
                  sleep: Callable[[float], None] = time.sleep):
         """Configure (not start) a server; ``port=0`` picks a free port on :meth:`start`.
 
-        ``latency``: seconds every request waits before it is served (a slow PMS or network,
-        for benchmarks); ``upload_latency``: seconds a poster upload waits instead (default:
-        ``latency``). Both are approximations: a fixed delay per request, whatever its size,
-        however many run at once. ``sleep`` is how the delay is spent (tests pass a recorder).
+        ``latency``: seconds from a request's arrival to its answer (a slow PMS or network,
+        for benchmarks); ``upload_latency``: the same for a poster upload (default:
+        ``latency``). The emulator's own work on the request counts in it, as a real PMS's
+        does: the answer waits for whatever is left after that work, and leaves at once
+        when the work took longer. Both are approximations: a fixed time per request,
+        whatever its size, however many run at once. ``sleep`` is how what is left is
+        spent (tests pass a recorder).
         """
         self.token, self.host, self.port, self.name = token, host, port, name
         self._secrets = {token}   # every token ever accepted: masked in all records
@@ -356,15 +359,16 @@ class PlexServer:
         with self._lock:
             base = self.upload_latency if (method, route) == UPLOAD_ROUTE else self.latency
             latency = base + self._latency
-        if latency:
-            self._sleep(latency)
+            dropped = self._drop_count > 0
+            if dropped:
+                self._drop_count -= 1
+                self._record(method, route, path, params, 0, body, arrived, token, latency)
+        if dropped:
+            self._wait_out(arrived, latency)
+            return None
         with self._lock:
             self._lib.promote_pending(_clock())
             extra: dict[str, str] = {}
-            if self._drop_count:
-                self._drop_count -= 1
-                self._record(method, route, path, params, 0, body, arrived, token, latency)
-                return None
             if self._fail_forever or self._fail_count:
                 self._fail_count = max(0, self._fail_count - 1)
                 status, payload = self._fail_status, b""
@@ -389,7 +393,14 @@ class PlexServer:
         if status >= 400 and not payload:
             payload = px.error_page(status, HTTPStatus(status).phrase)
             extra["Content-Type"] = "text/html"
+        self._wait_out(arrived, latency)
         return status, extra, payload or b""
+
+    def _wait_out(self, arrived: float, latency: float) -> None:
+        """Hold the answer until ``latency`` after the request arrived (its work included);
+        ``sleep`` is called for every request with a latency, with 0 when nothing is left."""
+        if latency:
+            self._sleep(max(0.0, arrived + latency - _clock()))
 
     def _record(self, method, route, path, params, status, body, arrived, presented, delay=0.0):
         secrets = self._secrets | {presented} if presented else self._secrets

@@ -268,7 +268,7 @@ def test_list_section_asks_for_the_next_page_before_handing_out_this_one():
     arrived: list[float] = []
     second_page = threading.Event()
 
-    def sleep(seconds: float) -> None:   # the emulator's latency hook: called as each request arrives
+    def sleep(seconds: float) -> None:   # the emulator's latency hook: called for each request, before its answer
         arrived.append(seconds)
         if len(arrived) == 5:            # GET /, sections... then the 2nd listing page (see below)
             second_page.set()

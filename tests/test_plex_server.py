@@ -357,8 +357,10 @@ def test_latency_beyond_the_client_timeout_is_a_read_timeout(emu, session):
     assert plex.query("/library/sections") is not None
 
 
-def test_latency_knobs_delay_each_request_and_uploads_more(session, tmp_path):
-    # The delay is checked through the sleep the emulator calls, never by timing it.
+def test_latency_knobs_delay_each_request_and_uploads_more(session, tmp_path, monkeypatch):
+    # The delay is checked through the sleep the emulator calls, never by timing it; on a
+    # clock that stands still, the emulator's own work takes no time and the whole latency is left.
+    monkeypatch.setattr(plex_server, "_clock", lambda: 1000.0)
     slept: list[float] = []
     with PlexServer(latency=0.02, upload_latency=0.25, sleep=slept.append) as emu:
         key = emu.add_item(emu.add_section("Movies", [MOVIES]), "Slow", [f"{MOVIES}/s.mkv"])
@@ -371,12 +373,31 @@ def test_latency_knobs_delay_each_request_and_uploads_more(session, tmp_path):
         emu.set_latency(0.1)                       # a fault injected on top of the knob
         plex.query("/library/sections")
         delays = [(r.method, r.route, r.delay) for r in emu.requests]
-    assert slept == [d for _m, _r, d in delays]
+    assert slept == pytest.approx([d for _m, _r, d in delays])
     *before, last = delays
     assert [d for m, r, d in before if (m, r) == plex_server.UPLOAD_ROUTE] == [0.25]
     assert {d for m, r, d in before if (m, r) != plex_server.UPLOAD_ROUTE} == {0.02}
     assert len(before) >= 4 and last == ("GET", "/library/sections", pytest.approx(0.12))
     assert emu.item(key)["title"] == "Slower" and emu.item(key)["poster"]["source"] == "upload"
+
+
+@pytest.mark.parametrize("tick, left", [(0.001, True), (0.05, False)], ids=["work shorter", "work longer"])
+def test_the_emulators_own_work_counts_in_the_latency(session, monkeypatch, tick, left):
+    # A clock that moves ``tick`` each time it is read: the emulator's work on a request
+    # takes a few ticks, and only what is left of the 20 ms is slept (nothing when it ran over).
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(plex_server, "_clock", lambda: next(ticks) * tick)
+    slept: list[float] = []
+    with PlexServer(latency=0.02, sleep=slept.append) as emu:
+        emu.add_section("Movies", [MOVIES])
+        plex = PlexApiServer(emu.url, emu.token, session=session, timeout=5)
+        plex.library.sections()
+        served = len(emu.requests)
+    assert len(slept) == served >= 2
+    if left:
+        assert all(0 < s < 0.02 for s in slept), slept
+    else:
+        assert slept == [0.0] * served
 
 
 def test_the_command_line_takes_the_latency_knobs(monkeypatch):
