@@ -10,7 +10,7 @@ from plugin.context import TaskContext
 from plugin.protocol import TaskError
 from shared.datadir import default_data_dir
 from shared.defaults import LINGER_SECONDS, MAX_WAIT_FOR_RETRY_SECONDS
-from shared.log import create_logger, log_progress
+from shared.log import create_logger, progress_reporter
 from reconciliation.scheduler import maybe_queue_watch_state
 from worker.auto_purge import maybe_auto_purge
 from worker.drain import due_jobs_waiting, run_drain
@@ -120,8 +120,9 @@ def run(ctx: TaskContext) -> dict[str, Any]:
     max_wait = float(ctx.args.get("max_wait") or MAX_WAIT_FOR_RETRY_SECONDS)
     # Stash runs one job at a time: wait or linger only while no other job waits.
     queue_watch = QueueWatch(_stash_job_queue(ctx))
+    bar = progress_reporter()
     try:
-        report = run_drain(ctx.data_dir, config, handlers(sync, watch, shows), progress=lambda done, total: log_progress(done / max(total, 1)),
+        report = run_drain(ctx.data_dir, config, handlers(sync, watch, shows), progress=lambda done, total: bar(done / max(total, 1)),
                            linger=linger, max_wait=max_wait, before_pass=sync.before_pass, may_hold=queue_watch)
     finally:
         sync.close()

@@ -183,6 +183,22 @@ def log_progress(fraction: float) -> None:
     _emit("p", f"{min(1.0, max(0.0, float(fraction))):.4f}")
 
 
+def progress_reporter(step: float = 0.001) -> Callable[[float], None]:
+    """:func:`log_progress` for a task that reports after every job (a drain): a report
+    reaches Stash only when the bar moved by ``step`` or more since the last one, or
+    reached the end. A 10,000-job drain then writes ~1,000 progress lines, not 10,000."""
+    last = -1.0
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        value = min(1.0, max(0.0, float(fraction)))
+        if value - last >= step or last - value >= step or (value >= 1.0 and last < 1.0):
+            last = value
+            log_progress(value)
+
+    return report
+
+
 def create_logger(name: str) -> tuple[LogFn, LogFn, LogFn, LogFn, LogFn]:
     """Return ``(log_trace, log_debug, log_info, log_warn, log_error)`` for module ``name``.
 

@@ -184,3 +184,18 @@ def test_property_no_raw_newline_and_no_secret_in_any_line(capsys, secrets, piec
         assert len(line.encode("utf-8")) < 64 * 1024
         for secret in secrets:
             assert secret not in line
+
+
+def test_a_progress_reporter_sends_only_visible_moves_and_the_end(capsys):
+    from shared.log import progress_reporter
+
+    report = progress_reporter(step=0.01)
+    for done in range(1, 1001):
+        report(done / 1000)
+    report(1.0)        # the end again: already shown
+    report(0.5)        # a total that grew moves the bar back: shown
+    lines = capsys.readouterr().err.splitlines()
+    values = [float(line[3:]) for line in lines]
+    assert values[0] == 0.001 and values[-2:] == [1.0, 0.5]
+    assert all(0.0099 < b - a < 0.0111 for a, b in zip(values, values[1:-2])), values
+    assert 90 <= len(values) <= 102   # a line per visible step (~1 %), the end, the move back
