@@ -9,42 +9,25 @@ that stop short or are not HTTP at all.
 from __future__ import annotations
 
 import socket
-import threading
 from typing import Iterator
 
 import pytest
 
 from shared.http_connection import HttpConnection, ProtocolError
+from tests.raw_server import RawServer
 
 
-class ScriptedServer:
-    """One connection at a time; answers each request it reads with the next scripted
-    bytes and records what it read. ``None`` closes the connection: first, instead of
-    answering; after an answer, as soon as it is sent."""
+class ScriptedServer(RawServer):
+    """Answers each request it reads with the next scripted bytes and records what it
+    read. ``None`` closes the connection: first, instead of answering; after an answer,
+    as soon as it is sent."""
 
     def __init__(self, answers: list[bytes | None]) -> None:
         self.answers = list(answers)
         self.requests: list[bytes] = []
-        self.accepted = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            with client:
-                client.settimeout(10)
-                try:
-                    self._answer_requests(client)
-                except OSError:   # the client hung up first: the test is about its side
-                    pass
-
-    def _answer_requests(self, client: socket.socket) -> None:
+    def serve_connection(self, client: socket.socket) -> None:
         pending = b""
         while self.answers:
             while b"\r\n\r\n" not in pending:
@@ -66,9 +49,6 @@ class ScriptedServer:
             if self.answers and self.answers[0] is None:   # close right after this answer
                 self.answers.pop(0)
                 return
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 @pytest.fixture
@@ -97,7 +77,7 @@ def test_two_answers_on_one_connection_with_the_request_as_sent(serve):
     second = conn.request("POST", "/posters", {"Content-Type": "image/jpeg"}, b"\xff\xd8jpeg")
     assert (first.status, first.body, first.will_close) == (200, b"ok", False)
     assert (second.status, second.body, second.headers["content-type"]) == (201, b"<a/>", "text/xml")
-    assert server.accepted == 1
+    assert server.connections == 1
     put, post = server.requests
     assert put.startswith(b"PUT /library/metadata/1?title.value=A%20B HTTP/1.1\r\n")
     assert b"\r\nHost: 127.0.0.1:" in put and b"\r\nX-Plex-Token: t\r\n" in put

@@ -18,45 +18,35 @@ import pytest
 from plex.client import PlexConnection
 from plex.exceptions import PlexUnreachable
 from plex.wire import PlexWire, tls_context
+from tests.raw_server import RawServer
 from tests.sync_support import LISTING, MOVIES, plex_config, plex_emu  # noqa: F401  (fixture)
 
 SECTIONS = ("GET", "/library/sections")
 
 
-class OneShotServer:
+class OneShotServer(RawServer):
     """Answers each connection's first request with ``answer(request line)``, then closes
     it without saying so (no ``Connection: close``): a keep-alive timeout on the server's side."""
 
     def __init__(self, answer: Callable[[bytes], bytes]) -> None:
         self.answer = answer
         self.requests: list[bytes] = []
-        self.connections = 0
         self.closed = threading.Semaphore(0)   # released each time the server hung up
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with client:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = client.recv(65536)
-                    if not chunk:
-                        break
-                    head += chunk
-                line = head.split(b"\r\n", 1)[0]
-                self.requests.append(line)
-                client.sendall(self.answer(line))
-            self.closed.release()
+    def serve_connection(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+        line = head.split(b"\r\n", 1)[0]
+        self.requests.append(line)
+        client.sendall(self.answer(line))
 
-    def close(self) -> None:
-        self._listener.close()
+    def hung_up(self) -> None:
+        self.closed.release()
 
 
 def wire_to(port: int) -> PlexWire:
