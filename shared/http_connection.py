@@ -125,7 +125,8 @@ class HttpConnection:
             if not 100 <= status < 200 or status == 101:
                 break   # else an interim answer (100 Continue): the real one follows
         connection = headers.get("connection", "").lower()
-        will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
+        will_close = ("close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
+                      or status == 101)   # switched to another protocol: no more HTTP on it
         if method == "HEAD" or status in _NO_BODY or 100 <= status < 200:
             body = b""
         elif "chunked" in headers.get("transfer-encoding", "").lower():

@@ -122,6 +122,12 @@ def test_answers_after_which_the_connection_is_not_reused(serve, answer):
     assert (reply.body, reply.will_close) == (b"ok", True)
 
 
+def test_a_switch_of_protocol_is_not_reused_for_http(serve):
+    _, conn = serve(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+    reply = conn.request("GET", "/")
+    assert (reply.status, reply.body, reply.will_close) == (101, b"", True)
+
+
 def test_http_1_0_keep_alive_is_kept(serve):
     _, conn = serve(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok")
     assert conn.request("GET", "/").will_close is False
