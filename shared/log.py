@@ -192,7 +192,7 @@ def progress_reporter(step: float = 0.001) -> Callable[[float], None]:
     def report(fraction: float) -> None:
         nonlocal last
         value = min(1.0, max(0.0, float(fraction)))
-        if value - last >= step or last - value >= step or (value >= 1.0 and last < 1.0):
+        if abs(value - last) >= step or (value >= 1.0 and last < 1.0):
             last = value
             log_progress(value)
 

@@ -128,7 +128,7 @@ class PlexPool:
         self._flights: dict[Future[Any], Flight] = {}
         # Each future as it completes (or is cancelled), in that order: the drain's thread
         # waits on this one queue instead of registering a waiter with every flight each
-        # time (``concurrent.futures.wait`` cost ~10 % of a drain's CPU at 20 ms per request).
+        # time (``concurrent.futures.wait``: ~16 µs a landing against ~3 µs).
         self._landed: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         # Failures of I/O so far, counted by the pool threads, and those the drain has
         # settled (:meth:`resume`): while they differ, no waiting flight starts.
