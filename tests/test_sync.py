@@ -5,6 +5,7 @@ Plex request counts come from the emulator: what the issue promises is what is a
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -164,6 +165,30 @@ def test_unlocked_mode_writes_without_locks(env):
     assert (item["title"], item["summary"]) == ("T", "d")
     assert item["locked"] == set()
     assert all(".locked" not in name for query in edits(env.plex) for name in query)
+
+
+# ------------------------------------------------------------------- batched scene reads
+def test_a_scene_read_ahead_before_its_job_was_queued_is_read_again(env):
+    # A drain reads the scenes of its next jobs ahead; a save in Stash after that read
+    # queues a job the batch predates. Syncing it from the batch would write the old
+    # title and leave Plex behind for good (found by tests/reliability/test_concurrency.py).
+    first, key = env.add("a", title="Before")
+    other, _ = env.add("b", title="Other")
+    env.sync.batch.load([int(first), int(other)])
+    env.update(first, title="After")
+    queued_after_the_read = time.time() + 1
+    assert env.sync({"scene_id": first, "enqueued_at": queued_after_the_read}) == "written"
+    assert env.plex.item(key)["title"] == "After"
+
+
+def test_a_scene_read_after_its_job_was_queued_comes_from_the_batch(env):
+    first, key = env.add("a", title="Title")
+    other, _ = env.add("b", title="Other")
+    queued_before_the_read = time.time() - 1
+    env.sync.batch.load([int(first), int(other)])
+    reads = len(env.stash.queries)
+    assert env.sync({"scene_id": first, "enqueued_at": queued_before_the_read}) == "written"
+    assert env.plex.item(key)["title"] == "Title" and len(env.stash.queries) == reads
 
 
 # ----------------------------------------------------------------------- request counts

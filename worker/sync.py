@@ -217,7 +217,7 @@ class SceneSync:
         sync (back on the drain's thread: SQLite)."""
         scene_id = int(job["scene_id"])
         self._last_read = None
-        scene, read_at = self._fetch_scene(scene_id)
+        scene, read_at = self._fetch_scene(scene_id, float(job.get("enqueued_at") or 0))
         self._last_read = (str(job.get("job_key")), read_at)
         self._expect_items()
         desired = desired_metadata(scene, self.config)
@@ -313,9 +313,14 @@ class SceneSync:
 
     # -- steps -------------------------------------------------------------------------
 
-    def _fetch_scene(self, scene_id: int) -> tuple[dict[str, Any], float]:
-        """The scene and when it was read: from the batch read ahead, else one ``findScene``."""
+    def _fetch_scene(self, scene_id: int, queued_at: float = 0.0) -> tuple[dict[str, Any], float]:
+        """The scene and when it was read: from the batch read ahead, else one ``findScene``.
+
+        A batch read that began before the job was queued may predate the edit the job is
+        for (read ahead, then edited in Stash): it is not used, and the scene is read again."""
         fetched = self.batch.take(scene_id)
+        if fetched is not None and fetched.read_at <= queued_at:
+            fetched = None
         if fetched is None:
             upcoming = self._upcoming_scene_ids()
             if upcoming:
